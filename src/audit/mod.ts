@@ -1,0 +1,6 @@
+/**
+ * The hash-chained audit trail.
+ *
+ * @module
+ */
+export * from "./audit_log.ts";

@@ -1,0 +1,19 @@
+/**
+ * The numbered SQL migrations, in order. Imported as text so they ship inside
+ * `deno compile` binaries and need no read permission at run time.
+ *
+ * @module
+ */
+import m0001 from "./0001_foundation.sql" with { type: "text" };
+
+/** One numbered migration. */
+export interface Migration {
+  version: number;
+  name: string;
+  sql: string;
+}
+
+/** Every migration this code knows, ascending by version. */
+export const MIGRATIONS: readonly Migration[] = Object.freeze([
+  { version: 1, name: "0001_foundation", sql: m0001 },
+]);

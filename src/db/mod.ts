@@ -1,0 +1,11 @@
+/**
+ * Storage: the `Db` port, its two adapters and the migration runner.
+ *
+ * @module
+ */
+export * from "./db.ts";
+export * from "./migrate.ts";
+export * from "./open.ts";
+export { type Migration, MIGRATIONS } from "./migrations/mod.ts";
+export { openPgliteDb, PgliteDb } from "./pglite_db.ts";
+export { openPostgresDb, PostgresDb } from "./postgres_db.ts";
