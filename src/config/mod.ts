@@ -6,3 +6,5 @@
 export * from "./schema.ts";
 export * from "./load.ts";
 export * from "./redact.ts";
+export * from "./upstreams.ts";
+export * from "./permissions.ts";

@@ -4,13 +4,13 @@
  * `int8` → `bigint`, `numeric` → `string`, `timestamptz` → `Date`,
  * `jsonb` → parsed JSON, `bytea` → `Uint8Array`.
  *
- * SQL is plain PostgreSQL with `$1` placeholders; JSON parameters are passed as
+ * SQL is plain PostgreSQL with `$1` parameters; JSON parameters are passed as
  * strings and cast (`$1::jsonb`).
  *
  * @module
  */
 
-/** A value that may be bound to a `$n` placeholder. */
+/** A value that may be bound to a `$n` parameter. */
 export type SqlParam = string | number | bigint | boolean | null | Date | Uint8Array;
 
 /** Something that runs SQL: the database itself or an open transaction. */
@@ -18,7 +18,7 @@ export interface Queryable {
   /**
    * Run one statement and return its rows.
    *
-   * @param sql PostgreSQL text with `$1`… placeholders
+   * @param sql PostgreSQL text with `$1`… parameters
    * @param params bound values
    */
   query<T = Record<string, unknown>>(sql: string, params?: readonly SqlParam[]): Promise<T[]>;

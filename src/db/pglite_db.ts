@@ -15,6 +15,8 @@ export interface PgliteDbOptions {
   dataDir?: string | undefined;
   /** Schema every statement runs in (created if missing); default `public`. */
   schema?: string;
+  /** Called after the instance is closed (releases the data-dir lock). */
+  onClose?: () => void;
 }
 
 /** `Db` over one PGlite instance. */
@@ -22,14 +24,17 @@ export class PgliteDb implements Db {
   readonly kind = "pglite" as const;
   readonly #pg: PGlite;
   readonly #ownsInstance: boolean;
+  readonly #onClose: (() => void) | undefined;
 
   /**
    * @param pg an open PGlite instance
    * @param ownsInstance whether `close()` closes the instance
+   * @param onClose called once the instance is closed
    */
-  constructor(pg: PGlite, ownsInstance = true) {
+  constructor(pg: PGlite, ownsInstance = true, onClose?: () => void) {
     this.#pg = pg;
     this.#ownsInstance = ownsInstance;
+    this.#onClose = onClose;
   }
 
   query<T = Record<string, unknown>>(sql: string, params: readonly SqlParam[] = []): Promise<T[]> {
@@ -52,7 +57,10 @@ export class PgliteDb implements Db {
   }
 
   async close(): Promise<void> {
-    if (this.#ownsInstance && !this.#pg.closed) await this.#pg.close();
+    if (this.#ownsInstance && !this.#pg.closed) {
+      await this.#pg.close();
+      this.#onClose?.();
+    }
   }
 }
 
@@ -91,7 +99,7 @@ export const PGLITE_TYPE_OPTIONS = Object.freeze({
  */
 export async function openPgliteDb(options: PgliteDbOptions = {}): Promise<PgliteDb> {
   const pg = await PGlite.create(options.dataDir, PGLITE_TYPE_OPTIONS);
-  const db = new PgliteDb(pg);
+  const db = new PgliteDb(pg, true, options.onClose);
   if (options.schema !== undefined) await useSchema(db, options.schema);
   return db;
 }

@@ -1,8 +1,8 @@
 /**
  * The service's tracer and meter, from `@opentelemetry/api`. With
  * `OTEL_DENO=true` Deno's built-in exporter registers the global providers and
- * ships spans and metrics over OTLP; without it these are the API's no-op
- * providers and cost next to nothing.
+ * ships spans and metrics over OTLP; without it the API's default providers
+ * record nothing and cost next to nothing.
  *
  * @module
  */

@@ -1,0 +1,73 @@
+import assert from "node:assert/strict";
+import {
+  CONFIG_ENV_KEYS,
+  ConfigError,
+  listenHost,
+  loadConfig,
+  upstreamHosts,
+} from "../../src/config/mod.ts";
+
+Deno.test("loadConfig() applies defaults: PGlite under ./data, 127.0.0.1:8080", () => {
+  const c = loadConfig({});
+  assert.equal(c.server.host, "127.0.0.1");
+  assert.equal(c.server.port, 8080);
+  assert.deepEqual(c.db, { kind: "pglite", dataDir: "./data/pglite" });
+  assert.equal(c.server.bodyLimitBytes, 1024 * 1024);
+  assert.deepEqual(c.server.corsOrigins, []);
+  assert.equal(listenHost(c), "127.0.0.1:8080");
+  assert.deepEqual(upstreamHosts(c), []);
+});
+
+Deno.test("loadConfig() switches to PostgreSQL with DATABASE_URL", () => {
+  const c = loadConfig({
+    DATABASE_URL: "postgres://app@db.internal/anya",
+    DATABASE_POOL_SIZE: "4",
+  });
+  assert.equal(c.db.kind, "postgres");
+  assert.ok(c.db.kind === "postgres" && c.db.poolSize === 4);
+  assert.deepEqual(upstreamHosts(c), ["db.internal:5432"]);
+});
+
+Deno.test("loadConfig() names every bad variable and never echoes values", () => {
+  try {
+    loadConfig({
+      PORT: "eighty",
+      DATABASE_URL: "mysql://root:hunter2@x/y",
+      LOG_LEVEL: "loud",
+      CORS_ORIGINS: "not a url",
+    });
+    assert.fail("expected ConfigError");
+  } catch (err) {
+    assert.ok(err instanceof ConfigError);
+    const names = err.problems.map((p) => p.split(":")[0]);
+    assert.deepEqual(names.sort(), ["CORS_ORIGINS", "DATABASE_URL", "LOG_LEVEL", "PORT"]);
+    assert.doesNotMatch(err.message, /hunter2/);
+  }
+});
+
+Deno.test("loadConfig() treats empty strings as unset", () => {
+  assert.equal(loadConfig({ PORT: "", DATABASE_URL: "" }).db.kind, "pglite");
+});
+
+Deno.test("loadConfig() rejects a password both in DATABASE_URL and in a file", () => {
+  assert.throws(
+    () => loadConfig({ DATABASE_URL: "postgres://u:p@h/d", DATABASE_PASSWORD_FILE: "/run/pw" }),
+    (e: unknown) => e instanceof ConfigError && /DATABASE_URL/.test(e.message),
+  );
+  assert.throws(() => loadConfig({ DATABASE_PASSWORD_FILE: "/run/pw" }), /only meaningful/);
+});
+
+Deno.test("loadConfig() returns a frozen config", () => {
+  const c = loadConfig({});
+  assert.ok(Object.isFrozen(c) && Object.isFrozen(c.server));
+});
+
+Deno.test("CONFIG_ENV_KEYS lists the schema's variables", () => {
+  for (const k of ["HOST", "PORT", "DATABASE_URL", "ANYA_DATA_DIR", "ANYA_DATA_KEY_FILE"]) {
+    assert.ok(CONFIG_ENV_KEYS.includes(k), k);
+  }
+});
+
+Deno.test("listenHost() brackets IPv6 addresses", () => {
+  assert.equal(listenHost(loadConfig({ HOST: "::1", PORT: "9000" })), "[::1]:9000");
+});
