@@ -20,9 +20,13 @@ import { createLogger, type Logger } from "./src/obs/logger.ts";
 import { AuditLog } from "./src/audit/mod.ts";
 import { ApiKeyAuthenticator, ApiKeyService } from "./src/auth/mod.ts";
 import { DbRateLimiter } from "./src/ratelimit/mod.ts";
+import { IdempotencyStore } from "./src/idempotency/mod.ts";
 import { loadOrCreateDataKeys } from "./src/crypto/mod.ts";
 import { databaseCheck } from "./src/health/readiness.ts";
 import { withDeadline } from "./src/util/deadline.ts";
+
+/** How often expired `Idempotency-Key` records are deleted. */
+const PURGE_INTERVAL_MS = 60 * 60 * 1000;
 
 async function main(): Promise<number> {
   let config: Config;
@@ -78,6 +82,13 @@ async function serve(config: Config, db: Db, logger: Logger): Promise<number> {
     onKeyChanged: (keyId) => authenticator.invalidate(keyId),
   });
   const rateLimiter = new DbRateLimiter(db, { leaseTokens: config.rateLimit.leaseTokens, logger });
+  const idempotency = new IdempotencyStore(db, { ttlHours: config.idempotency.ttlHours });
+  const purge = setInterval(() => {
+    idempotency.purgeExpired().then(
+      (purged) => purged > 0 && logger.info("purged expired idempotency keys", { purged }),
+      (err) => logger.warn("idempotency purge failed", { error: err }),
+    );
+  }, PURGE_INTERVAL_MS);
   const app = createApp({
     config,
     logger,
@@ -87,6 +98,7 @@ async function serve(config: Config, db: Db, logger: Logger): Promise<number> {
     rateLimiter,
     apiKeys,
     audit,
+    idempotency,
   });
 
   const abort = new AbortController();
@@ -120,6 +132,7 @@ async function serve(config: Config, db: Db, logger: Logger): Promise<number> {
       await server.finished;
     }
   }
+  clearInterval(purge);
   await authenticator.close();
   logger.info("shutdown complete");
   return 0;

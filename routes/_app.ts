@@ -31,6 +31,7 @@ import type { ApiKeyService } from "../src/auth/api_key_service.ts";
 import type { RateLimiter } from "../src/ratelimit/rate_limiter.ts";
 import type { ReadinessCheck } from "../src/health/readiness.ts";
 import type { AuditLog } from "../src/audit/audit_log.ts";
+import type { IdempotencyStore } from "../src/idempotency/mod.ts";
 import { NotFoundError } from "../src/errors/mod.ts";
 
 /** Everything the HTTP layer needs, built in `main.ts` (or by tests). */
@@ -43,6 +44,8 @@ export interface AppDeps {
   rateLimiter: RateLimiter;
   apiKeys: ApiKeyService;
   audit: AuditLog;
+  /** Shared `Idempotency-Key` records, for money routes. */
+  idempotency: IdempotencyStore;
 }
 
 /**

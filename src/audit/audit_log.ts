@@ -15,7 +15,7 @@ import { bytesToHex } from "@noble/hashes/utils.js";
 import type { Db, Queryable } from "../db/db.ts";
 
 /** Hash that precedes the first row. */
-export const GENESIS_HASH = "0".repeat(64);
+export const GENESIS_HASH: string = "0".repeat(64);
 /** Advisory lock id serialising appends (ASCII "audt"). */
 const AUDIT_LOCK_ID = 0x61756474;
 
@@ -26,12 +26,15 @@ export type AuditOutcome = "success" | "denied" | "failure";
 export interface AuditEntry {
   /** Who acted: an API key id, `system`, or a CLI name. */
   actor: string;
+  /** Tenant the action belongs to; {@linkcode AuditLog.list} filters by it. */
   tenant: string;
   /** Dotted verb, e.g. `api_key.create`. */
   action: string;
   /** What was acted on, e.g. a key id. */
   target: string;
+  /** Whether the action succeeded, was refused, or failed. */
   outcome: AuditOutcome;
+  /** Id of the request that caused the action, to join with logs. */
   requestId: string;
   /** Small, non-secret facts (strings, integers, booleans). */
   details?: Record<string, string | number | boolean | null>;
@@ -39,9 +42,13 @@ export interface AuditEntry {
 
 /** A stored row. */
 export interface AuditRecord extends Required<AuditEntry> {
+  /** Position in the chain, from 1 without gaps. */
   seq: bigint;
+  /** When the row was appended (millisecond precision). */
   at: Date;
+  /** Hash of the preceding row, or {@linkcode GENESIS_HASH} for the first. */
   prevHash: string;
+  /** Hex SHA-256 over `prevHash` and this row's fields. */
   hash: string;
 }
 
@@ -68,7 +75,11 @@ interface AuditRow {
 export class AuditLog {
   readonly #db: Db;
 
-  /** @param db the database */
+  /**
+   * Bind the log to a database.
+   *
+   * @param db the database
+   */
   constructor(db: Db) {
     this.#db = db;
   }

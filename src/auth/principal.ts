@@ -26,6 +26,7 @@ export interface Principal {
   keyId: string;
   /** Every owned row carries this; other tenants' objects answer 404. */
   tenant: string;
+  /** Scopes granted to the key; each protected route demands a specific one. */
   scopes: ReadonlySet<Scope>;
 }
 

@@ -2,7 +2,13 @@ import { type Config, envSchema, toConfig } from "./schema.ts";
 
 /** Thrown by {@linkcode loadConfig}; `problems` names every bad or missing variable. */
 export class ConfigError extends Error {
+  /** One `NAME: reason` line per bad or missing variable, never its value. */
   readonly problems: readonly string[];
+  /**
+   * Build the error; the message lists every problem.
+   *
+   * @param problems one line per bad or missing variable
+   */
   constructor(problems: string[]) {
     super(`Invalid configuration:\n${problems.map((p) => `  - ${p}`).join("\n")}`);
     this.name = "ConfigError";

@@ -14,6 +14,12 @@ const MIGRATION_LOCK_ID = 0x616e7961;
 
 /** The database is ahead of this code. */
 export class SchemaTooNewError extends Error {
+  /**
+   * Build the error naming both versions.
+   *
+   * @param dbVersion newest migration applied to the database
+   * @param codeVersion newest migration this build knows
+   */
   constructor(dbVersion: number, codeVersion: number) {
     super(
       `Database schema is at version ${dbVersion} but this build knows only up to ${codeVersion}: refusing to start`,
@@ -24,7 +30,9 @@ export class SchemaTooNewError extends Error {
 
 /** What {@linkcode migrate} did. */
 export interface MigrateResult {
+  /** Versions applied by this call, ascending; empty when already current. */
   applied: number[];
+  /** The database's schema version afterwards. */
   version: number;
 }
 

@@ -7,5 +7,5 @@ export * from "./db.ts";
 export * from "./migrate.ts";
 export * from "./open.ts";
 export { type Migration, MIGRATIONS } from "./migrations/mod.ts";
-export { openPgliteDb, PgliteDb } from "./pglite_db.ts";
-export { openPostgresDb, PostgresDb } from "./postgres_db.ts";
+export { openPgliteDb, PgliteDb, type PgliteDbOptions } from "./pglite_db.ts";
+export { openPostgresDb, PostgresDb, type PostgresDbOptions } from "./postgres_db.ts";

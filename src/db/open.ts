@@ -4,6 +4,11 @@ import { openPgliteDb } from "./pglite_db.ts";
 
 /** Another process holds the embedded database. */
 export class DataDirBusyError extends Error {
+  /**
+   * Build the error naming the directory.
+   *
+   * @param dir the PGlite data directory
+   */
   constructor(dir: string) {
     super(
       `The embedded database "${dir}" is in use by another process (stop the running server first, or set DATABASE_URL)`,

@@ -27,6 +27,8 @@ export class PgliteDb implements Db {
   readonly #onClose: (() => void) | undefined;
 
   /**
+   * Wrap an open instance; {@linkcode openPgliteDb} is the usual way in.
+   *
    * @param pg an open PGlite instance
    * @param ownsInstance whether `close()` closes the instance
    * @param onClose called once the instance is closed

@@ -13,9 +13,11 @@ type Sql = postgres.Sql<{ bigint: bigint; json: unknown }>;
 
 /** Options for {@linkcode openPostgresDb}. */
 export interface PostgresDbOptions {
+  /** `postgres://` connection URL. */
   url: string;
   /** Password read from `DATABASE_PASSWORD_FILE`, if any. */
   password?: string | undefined;
+  /** Most connections the pool opens; default 10. */
   poolSize?: number;
   /** Schema every connection uses (created if missing); default `public`. */
   schema?: string;
@@ -28,7 +30,11 @@ export class PostgresDb implements Db {
   readonly kind = "postgres" as const;
   readonly #sql: Sql;
 
-  /** @param sql a configured `postgres` client */
+  /**
+   * Wrap a configured pool; {@linkcode openPostgresDb} is the usual way in.
+   *
+   * @param sql a configured `postgres` client
+   */
   constructor(sql: Sql) {
     this.#sql = sql;
   }

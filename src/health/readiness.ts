@@ -10,19 +10,25 @@ import { withDeadline } from "../util/deadline.ts";
 
 /** The result of one readiness check. */
 export interface CheckResult {
+  /** Whether this dependency is usable. */
   ok: boolean;
+  /** Short public explanation, e.g. the database kind and schema version. */
   detail: string;
 }
 
 /** One named readiness check. */
 export interface ReadinessCheck {
+  /** Key of the result in {@linkcode ReadinessReport.checks}. */
   name: string;
+  /** Probe the dependency; may throw or hang, which the runner treats as not ready. */
   check(): Promise<CheckResult>;
 }
 
 /** The combined report served by `/readyz`. */
 export interface ReadinessReport {
+  /** True only when every check passed. */
   ready: boolean;
+  /** Each check's result, by name. */
   checks: Record<string, CheckResult>;
 }
 

@@ -15,9 +15,13 @@ export type LogSink = (level: LogLevel, line: string) => void;
 
 /** A logger with bound fields. */
 export interface Logger {
+  /** Log detail useful only while investigating. */
   debug(msg: string, fields?: Record<string, unknown>): void;
+  /** Log a normal event. */
   info(msg: string, fields?: Record<string, unknown>): void;
+  /** Log something unexpected that the service recovered from. */
   warn(msg: string, fields?: Record<string, unknown>): void;
+  /** Log a failure. */
   error(msg: string, fields?: Record<string, unknown>): void;
   /** A logger that adds `fields` to every line. */
   child(fields: Record<string, unknown>): Logger;

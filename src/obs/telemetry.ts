@@ -6,14 +6,31 @@
  *
  * @module
  */
-import { type Attributes, metrics, type Span, SpanStatusCode, trace } from "@opentelemetry/api";
+import {
+  type Attributes,
+  type Meter,
+  metrics,
+  type Span,
+  SpanStatusCode,
+  trace,
+  type Tracer,
+} from "@opentelemetry/api";
 
 const NAME = "anya-edge";
 
+/** Span and metric attributes (OpenTelemetry `Attributes`). */
+export type TelemetryAttributes = Attributes;
+/** A started span (OpenTelemetry `Span`). */
+export type TelemetrySpan = Span;
+/** Creates spans (OpenTelemetry `Tracer`). */
+export type TelemetryTracer = Tracer;
+/** Creates instruments (OpenTelemetry `Meter`). */
+export type TelemetryMeter = Meter;
+
 /** The service tracer. */
-export const tracer = trace.getTracer(NAME);
+export const tracer: TelemetryTracer = trace.getTracer(NAME);
 /** The service meter. */
-export const meter = metrics.getMeter(NAME);
+export const meter: TelemetryMeter = metrics.getMeter(NAME);
 
 /** HTTP server metrics. */
 export const httpMetrics = {
@@ -39,11 +56,13 @@ export const dbMetrics = {
  *
  * @param name span name, e.g. `db.query` (never a raw URL)
  * @param attributes span attributes
+ * @param fn the work, handed the span
+ * @returns what `fn` resolves to
  */
 export async function withSpan<T>(
   name: string,
-  attributes: Attributes,
-  fn: (span: Span) => Promise<T>,
+  attributes: TelemetryAttributes,
+  fn: (span: TelemetrySpan) => Promise<T>,
 ): Promise<T> {
   return await tracer.startActiveSpan(name, { attributes }, async (span) => {
     try {

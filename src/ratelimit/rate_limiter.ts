@@ -6,12 +6,15 @@
 
 /** A token-bucket rule: sustained rate and burst size. */
 export interface RateRule {
+  /** Tokens added per minute: the sustained rate. */
   perMinute: number;
+  /** Bucket capacity: how many requests may arrive at once. */
   burst: number;
 }
 
 /** The outcome of taking one token. */
 export interface RateDecision {
+  /** Whether a token was taken and the request may proceed. */
   allowed: boolean;
   /** Bucket size, for `RateLimit-Limit`. */
   limit: number;

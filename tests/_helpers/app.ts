@@ -7,6 +7,7 @@ import { loadConfig } from "../../src/config/mod.ts";
 import { AuditLog } from "../../src/audit/mod.ts";
 import { ApiKeyAuthenticator, ApiKeyService } from "../../src/auth/mod.ts";
 import { DbRateLimiter } from "../../src/ratelimit/mod.ts";
+import { IdempotencyStore } from "../../src/idempotency/mod.ts";
 import { databaseCheck } from "../../src/health/readiness.ts";
 import { MIGRATIONS } from "../../src/db/mod.ts";
 import type { Db } from "../../src/db/mod.ts";
@@ -55,6 +56,7 @@ export function buildTestApp(db: Db, env: Record<string, string> = {}): TestApp 
     rateLimiter,
     apiKeys,
     audit,
+    idempotency: new IdempotencyStore(db, { ttlHours: config.idempotency.ttlHours }),
   });
   return {
     app,

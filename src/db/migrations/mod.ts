@@ -8,8 +8,11 @@ import m0001 from "./0001_foundation.sql" with { type: "text" };
 
 /** One numbered migration. */
 export interface Migration {
+  /** Ascending number, from 1; recorded in `schema_migrations`. */
   version: number;
+  /** File name without `.sql`, e.g. `0001_foundation`. */
   name: string;
+  /** The script, run in one transaction. */
   sql: string;
 }
 

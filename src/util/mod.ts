@@ -1,0 +1,6 @@
+/**
+ * Small helpers with no domain knowledge, shared by every layer.
+ *
+ * @module
+ */
+export * from "./deadline.ts";
