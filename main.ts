@@ -24,6 +24,13 @@ import { IdempotencyStore } from "./src/idempotency/mod.ts";
 import { loadOrCreateDataKeys } from "./src/crypto/mod.ts";
 import { databaseCheck } from "./src/health/readiness.ts";
 import { withDeadline } from "./src/util/deadline.ts";
+import { BitcoindBackend, type ChainBackend, EsploraBackend } from "./src/chain/mod.ts";
+import { ChainNetworkMismatchError, NetworkCheckedBackend } from "./src/chain/network_guard.ts";
+import { breakerCheck, HttpClient, type UpstreamOptions } from "./src/net/mod.ts";
+import { EventBus } from "./src/events/mod.ts";
+import { TxService } from "./src/bitcoin/tx_service.ts";
+import { PsbtService } from "./src/bitcoin/psbt_service.ts";
+import { TxTracker } from "./src/bitcoin/tx_tracker.ts";
 
 /** How often expired `Idempotency-Key` records are deleted. */
 const PURGE_INTERVAL_MS = 60 * 60 * 1000;
@@ -74,6 +81,43 @@ async function serve(config: Config, db: Db, logger: Logger): Promise<number> {
     });
   }
 
+  const chain = await buildChainBackend(config, logger);
+  if (chain.backend !== null) {
+    try {
+      await chain.backend.verify();
+      logger.info("chain backend verified", {
+        backend: chain.backend.kind,
+        network: config.chain.network,
+      });
+    } catch (err) {
+      if (err instanceof ChainNetworkMismatchError) {
+        logger.error(err.message);
+        for (const c of chain.clients) c.close();
+        return 1;
+      }
+      // Reachable later: every chain call re-checks until the network is confirmed.
+      logger.warn("chain backend unreachable at start; its network will be checked on first use", {
+        backend: chain.backend.kind,
+      });
+    }
+  }
+  const events = new EventBus(logger);
+  const txs = new TxService({
+    db,
+    backend: chain.backend,
+    events,
+    logger,
+    confirmations: config.chain.confirmations,
+    recheckMs: config.chain.trackIntervalMs,
+  });
+  const psbts = new PsbtService({ backend: chain.backend, network: config.chain.network, logger });
+  const tracker = new TxTracker({
+    db,
+    service: txs,
+    logger,
+    intervalMs: config.chain.trackIntervalMs,
+  });
+
   const audit = new AuditLog(db);
   const authenticator = new ApiKeyAuthenticator({ db, cacheTtlMs: config.auth.cacheTtlMs, logger });
   const apiKeys = new ApiKeyService({
@@ -93,12 +137,17 @@ async function serve(config: Config, db: Db, logger: Logger): Promise<number> {
     config,
     logger,
     version: denoJson.version,
-    readiness: [databaseCheck(db, MIGRATIONS.at(-1)?.version ?? 0)],
+    readiness: [
+      databaseCheck(db, MIGRATIONS.at(-1)?.version ?? 0),
+      ...(chain.clients.length > 0 ? [breakerCheck(chain.clients)] : []),
+    ],
     authenticator,
     rateLimiter,
     apiKeys,
     audit,
     idempotency,
+    txs,
+    psbts,
   });
 
   const abort = new AbortController();
@@ -109,6 +158,8 @@ async function serve(config: Config, db: Db, logger: Logger): Promise<number> {
     onListen: (addr) =>
       logger.info("listening", { address: `${addr.hostname}:${addr.port}`, db: db.kind }),
   }, (req, info) => app.fetch(req, { remoteAddr: info.remoteAddr }));
+
+  if (chain.backend !== null) tracker.start();
 
   const stop = Promise.withResolvers<Deno.Signal>();
   const signals: Deno.Signal[] = ["SIGTERM", "SIGINT"];
@@ -133,9 +184,59 @@ async function serve(config: Config, db: Db, logger: Logger): Promise<number> {
     }
   }
   clearInterval(purge);
+  await tracker.stop();
+  for (const client of chain.clients) client.close();
   await authenticator.close();
   logger.info("shutdown complete");
   return 0;
+}
+
+/** Retry and breaker settings shared by the chain upstreams. */
+const CHAIN_RESILIENCE: Pick<UpstreamOptions, "retry" | "breaker"> = {
+  retry: { attempts: 3, baseDelayMs: 100, maxDelayMs: 2_000 },
+  breaker: {
+    consecutiveFailures: 5,
+    failureRate: 0.5,
+    windowMs: 30_000,
+    minRequests: 10,
+    openMs: 15_000,
+  },
+};
+
+/** The configured chain backend (network-checked) and its HTTP clients, or none. */
+async function buildChainBackend(
+  config: Config,
+  logger: Logger,
+): Promise<{ backend: NetworkCheckedBackend | null; clients: HttpClient[] }> {
+  const spec = config.chain.backend;
+  if (spec === null) return { backend: null, clients: [] };
+  const client = new HttpClient({
+    name: spec.kind,
+    baseUrl: spec.url,
+    timeoutMs: config.chain.timeoutMs,
+    maxResponseBytes: config.chain.maxResponseBytes,
+    ...CHAIN_RESILIENCE,
+  }, { logger });
+  let adapter: ChainBackend;
+  switch (spec.kind) {
+    case "esplora":
+      adapter = new EsploraBackend(client);
+      break;
+    case "bitcoind": {
+      const auth = spec.auth;
+      adapter = auth.kind === "cookie"
+        // Core rewrites its cookie on every restart: read it again after a 401.
+        ? new BitcoindBackend(client, {
+          readCookie: async () => (await Deno.readTextFile(auth.cookieFile)).trim(),
+        })
+        : new BitcoindBackend(client, {
+          user: auth.user,
+          password: (await Deno.readTextFile(auth.passwordFile)).replace(/\r?\n$/, ""),
+        });
+      break;
+    }
+  }
+  return { backend: new NetworkCheckedBackend(adapter, config.chain.network), clients: [client] };
 }
 
 if (import.meta.main) Deno.exit(await main());

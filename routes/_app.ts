@@ -24,6 +24,9 @@ import { mountDocs } from "./docs.ts";
 import { adminKeyRoutes } from "./admin_keys.ts";
 import { adminAuditRoutes } from "./admin_audit.ts";
 import { meRoutes } from "./me.ts";
+import { txRoutes } from "./tx.ts";
+import { addressRoutes } from "./addresses.ts";
+import { psbtRoutes } from "./psbt.ts";
 import type { Config } from "../src/config/schema.ts";
 import type { Logger } from "../src/obs/logger.ts";
 import type { Authenticator } from "../src/auth/authenticator.ts";
@@ -32,6 +35,8 @@ import type { RateLimiter } from "../src/ratelimit/rate_limiter.ts";
 import type { ReadinessCheck } from "../src/health/readiness.ts";
 import type { AuditLog } from "../src/audit/audit_log.ts";
 import type { IdempotencyStore } from "../src/idempotency/mod.ts";
+import type { TxService } from "../src/bitcoin/tx_service.ts";
+import type { PsbtService } from "../src/bitcoin/psbt_service.ts";
 import { NotFoundError } from "../src/errors/mod.ts";
 
 /** Everything the HTTP layer needs, built in `main.ts` (or by tests). */
@@ -46,6 +51,10 @@ export interface AppDeps {
   audit: AuditLog;
   /** Shared `Idempotency-Key` records, for money routes. */
   idempotency: IdempotencyStore;
+  /** Broadcast and tracked transactions. */
+  txs: TxService;
+  /** PSBT create/decode/combine/finalize. */
+  psbts: PsbtService;
 }
 
 /**
@@ -98,6 +107,13 @@ export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
   app.route("/", meRoutes());
   app.route("/", adminKeyRoutes(deps));
   app.route("/", adminAuditRoutes(deps));
+  app.route("/", addressRoutes({ network: config.chain.network }));
+  const idempotencySettings = {
+    idempotencyTtlHours: config.idempotency.ttlHours,
+    idempotencyLockMs: config.idempotency.lockMs,
+  };
+  app.route("/", psbtRoutes({ ...deps, ...idempotencySettings }));
+  app.route("/", txRoutes({ ...deps, ...idempotencySettings }));
   mountDocs(app, { version: deps.version });
 
   app.notFound((c) =>

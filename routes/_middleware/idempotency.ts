@@ -144,3 +144,26 @@ export function idempotency(
     }
   });
 }
+
+/** What a route module needs to protect its unsafe routes. */
+export interface IdempotencyDeps {
+  idempotency: IdempotencyStore;
+  logger: Logger;
+  idempotencyTtlHours: number;
+  idempotencyLockMs: number;
+}
+
+/**
+ * {@linkcode idempotency} with a route module's settings, the header optional:
+ * callers that send it get replays, others run unprotected as before.
+ *
+ * @param deps the store, logger and config settings
+ */
+export function optionalIdempotency(deps: IdempotencyDeps): MiddlewareHandler<AppEnv> {
+  return idempotency(deps.idempotency, {
+    required: false,
+    ttlHours: deps.idempotencyTtlHours,
+    lockMs: deps.idempotencyLockMs,
+    logger: deps.logger,
+  });
+}

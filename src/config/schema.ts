@@ -6,6 +6,7 @@
  * @module
  */
 import { z } from "zod";
+import { BITCOIN_NETWORKS, type BitcoinNetwork } from "../bitcoin/network.ts";
 
 const bool = z.enum(["true", "false", "1", "0"]).transform((v) => v === "true" || v === "1");
 const int = (min: number, max: number) =>
@@ -13,6 +14,7 @@ const int = (min: number, max: number) =>
     z.number().int().min(min).max(max),
   );
 const path = z.string().min(1, "must not be empty");
+const httpUrl = z.url({ protocol: /^https?$/, error: "must be an http:// or https:// URL" });
 
 /** Environment variables after validation: defaults applied, numbers and flags converted. */
 export interface ConfigEnv {
@@ -60,6 +62,28 @@ export interface ConfigEnv {
   AUTH_CACHE_TTL_MS: number;
   /** How long `Idempotency-Key` results are kept. */
   IDEMPOTENCY_TTL_HOURS: number;
+  /** The Bitcoin network the edge serves; checked against the chain backend at boot. */
+  BITCOIN_NETWORK: BitcoinNetwork;
+  /** Chain backend adapter; unset disables chain-dependent routes. */
+  CHAIN_BACKEND?: "esplora" | "bitcoind" | undefined;
+  /** Esplora REST base URL, e.g. `https://blockstream.info/api`. */
+  ESPLORA_URL?: string | undefined;
+  /** Bitcoin Core JSON-RPC URL, e.g. `http://127.0.0.1:8332`. */
+  BITCOIND_URL?: string | undefined;
+  /** RPC user, with `BITCOIND_RPC_PASSWORD_FILE`. */
+  BITCOIND_RPC_USER?: string | undefined;
+  /** File holding the RPC password. */
+  BITCOIND_RPC_PASSWORD_FILE?: string | undefined;
+  /** Bitcoin Core's `.cookie` file (instead of user and password). */
+  BITCOIND_RPC_COOKIE_FILE?: string | undefined;
+  /** Per-call deadline for chain backend calls. */
+  CHAIN_TIMEOUT_MS: number;
+  /** Largest chain backend response accepted. */
+  CHAIN_MAX_RESPONSE_BYTES: number;
+  /** Confirmations after which a broadcast transaction is no longer tracked. */
+  TX_CONFIRMATIONS: number;
+  /** How often tracked transactions are polled. */
+  TX_TRACK_INTERVAL_MS: number;
 }
 
 /** One problem found while validating the environment. */
@@ -114,6 +138,51 @@ export const envSchema: EnvSchema = z.object({
   RATE_LIMIT_LEASE_TOKENS: int(1, 10_000).default(10),
   AUTH_CACHE_TTL_MS: int(0, 300_000).default(5_000),
   IDEMPOTENCY_TTL_HOURS: int(1, 24 * 30).default(24),
+  BITCOIN_NETWORK: z.enum(BITCOIN_NETWORKS).default("mainnet"),
+  CHAIN_BACKEND: z.enum(["esplora", "bitcoind"]).optional(),
+  ESPLORA_URL: httpUrl.optional(),
+  BITCOIND_URL: httpUrl.optional(),
+  BITCOIND_RPC_USER: z.string().min(1).max(256).optional(),
+  BITCOIND_RPC_PASSWORD_FILE: path.optional(),
+  BITCOIND_RPC_COOKIE_FILE: path.optional(),
+  CHAIN_TIMEOUT_MS: int(100, 300_000).default(10_000),
+  CHAIN_MAX_RESPONSE_BYTES: int(1024, 256 * 1024 * 1024).default(16 * 1024 * 1024),
+  TX_CONFIRMATIONS: int(1, 1000).default(6),
+  TX_TRACK_INTERVAL_MS: int(1000, 3_600_000).default(30_000),
+}).superRefine((env, ctx) => {
+  const need = (name: string, why: string) =>
+    ctx.addIssue({ code: "custom", path: [name], message: why });
+  if (env.CHAIN_BACKEND === "esplora" && env.ESPLORA_URL === undefined) {
+    need("ESPLORA_URL", "required when CHAIN_BACKEND=esplora");
+  }
+  if (env.CHAIN_BACKEND === "bitcoind") {
+    if (env.BITCOIND_URL === undefined) {
+      need("BITCOIND_URL", "required when CHAIN_BACKEND=bitcoind");
+    }
+    const password = env.BITCOIND_RPC_USER !== undefined ||
+      env.BITCOIND_RPC_PASSWORD_FILE !== undefined;
+    const cookie = env.BITCOIND_RPC_COOKIE_FILE !== undefined;
+    if (password === cookie) {
+      need(
+        "BITCOIND_RPC_COOKIE_FILE",
+        "set either BITCOIND_RPC_COOKIE_FILE or BITCOIND_RPC_USER with BITCOIND_RPC_PASSWORD_FILE",
+      );
+    } else if (
+      password &&
+      (env.BITCOIND_RPC_USER === undefined || env.BITCOIND_RPC_PASSWORD_FILE === undefined)
+    ) {
+      need(
+        "BITCOIND_RPC_PASSWORD_FILE",
+        "BITCOIND_RPC_USER and BITCOIND_RPC_PASSWORD_FILE go together",
+      );
+    }
+  }
+  for (const url of ["ESPLORA_URL", "BITCOIND_URL"] as const) {
+    const value = env[url];
+    if (value !== undefined && new URL(value).password !== "") {
+      need(url, "must not contain credentials (use the *_FILE variables)");
+    }
+  }
 });
 
 /** Names of every environment variable the service reads. */
@@ -137,6 +206,27 @@ export interface PostgresDbConfig {
   passwordFile: string | undefined;
   /** Connections per instance. */
   poolSize: number;
+}
+
+/** Esplora REST backend. */
+export interface EsploraChainConfig {
+  /** Selects the Esplora adapter. */
+  kind: "esplora";
+  /** Base URL, e.g. `https://blockstream.info/api`. */
+  url: string;
+}
+
+/** Bitcoin Core JSON-RPC backend. */
+export interface BitcoindChainConfig {
+  /** Selects the Bitcoin Core adapter. */
+  kind: "bitcoind";
+  /** RPC URL. */
+  url: string;
+  /** RPC credentials: a user with a password file, or the node's cookie file. */
+  auth: { kind: "password"; user: string; passwordFile: string } | {
+    kind: "cookie";
+    cookieFile: string;
+  };
 }
 
 /** Typed, frozen configuration produced by `loadConfig`. */
@@ -170,8 +260,22 @@ export interface Config {
   };
   /** API key verification cache. */
   auth: { cacheTtlMs: number };
-  /** Retention of `Idempotency-Key` results. */
-  idempotency: { ttlHours: number };
+  /**
+   * Retention of `Idempotency-Key` results, and how long a running request
+   * holds its key (twice the request timeout, at least a minute: a retry must
+   * never take over a request that is still running).
+   */
+  idempotency: { ttlHours: number; lockMs: number };
+  /** Bitcoin network, chain backend and transaction tracking. */
+  chain: {
+    network: BitcoinNetwork;
+    /** `null` when no backend is configured: chain-dependent routes answer 503. */
+    backend: EsploraChainConfig | BitcoindChainConfig | null;
+    timeoutMs: number;
+    maxResponseBytes: number;
+    confirmations: number;
+    trackIntervalMs: number;
+  };
 }
 
 /** Shape validated env into {@linkcode Config}. */
@@ -204,6 +308,44 @@ export function toConfig(env: ConfigEnv): Config {
       leaseTokens: env.RATE_LIMIT_LEASE_TOKENS,
     },
     auth: { cacheTtlMs: env.AUTH_CACHE_TTL_MS },
-    idempotency: { ttlHours: env.IDEMPOTENCY_TTL_HOURS },
+    idempotency: {
+      ttlHours: env.IDEMPOTENCY_TTL_HOURS,
+      lockMs: Math.max(2 * env.REQUEST_TIMEOUT_MS, 60_000),
+    },
+    chain: {
+      network: env.BITCOIN_NETWORK,
+      backend: chainBackend(env),
+      timeoutMs: env.CHAIN_TIMEOUT_MS,
+      maxResponseBytes: env.CHAIN_MAX_RESPONSE_BYTES,
+      confirmations: env.TX_CONFIRMATIONS,
+      trackIntervalMs: env.TX_TRACK_INTERVAL_MS,
+    },
   };
+}
+
+function chainBackend(env: ConfigEnv): Config["chain"]["backend"] {
+  switch (env.CHAIN_BACKEND) {
+    case undefined:
+      return null;
+    case "esplora":
+      return { kind: "esplora", url: present(env.ESPLORA_URL, "ESPLORA_URL") };
+    case "bitcoind":
+      return {
+        kind: "bitcoind",
+        url: present(env.BITCOIND_URL, "BITCOIND_URL"),
+        auth: env.BITCOIND_RPC_COOKIE_FILE !== undefined
+          ? { kind: "cookie", cookieFile: env.BITCOIND_RPC_COOKIE_FILE }
+          : {
+            kind: "password",
+            user: present(env.BITCOIND_RPC_USER, "BITCOIND_RPC_USER"),
+            passwordFile: present(env.BITCOIND_RPC_PASSWORD_FILE, "BITCOIND_RPC_PASSWORD_FILE"),
+          },
+      };
+  }
+}
+
+/** The schema's cross-field rules guarantee these; a miss is a programming error. */
+function present(value: string | undefined, name: string): string {
+  if (value === undefined) throw new TypeError(`Config invariant broken: ${name} is missing`);
+  return value;
 }

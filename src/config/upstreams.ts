@@ -15,6 +15,8 @@ import type { Config } from "./schema.ts";
 export function upstreamHosts(config: Config): string[] {
   const hosts: string[] = [];
   if (config.db.kind === "postgres") hosts.push(hostPort(config.db.url, 5432));
+  const chain = config.chain.backend;
+  if (chain !== null) hosts.push(hostPort(chain.url, chain.url.startsWith("https:") ? 443 : 80));
   return [...new Set(hosts)];
 }
 

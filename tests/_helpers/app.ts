@@ -13,6 +13,12 @@ import { MIGRATIONS } from "../../src/db/mod.ts";
 import type { Db } from "../../src/db/mod.ts";
 import { createLogger } from "../../src/obs/logger.ts";
 import type { Scope } from "../../src/auth/principal.ts";
+import { TxService } from "../../src/bitcoin/tx_service.ts";
+import { PsbtService } from "../../src/bitcoin/psbt_service.ts";
+import type { ChainBackend } from "../../src/chain/backend.ts";
+import type { ReadinessCheck } from "../../src/health/readiness.ts";
+import { EventBus } from "../../src/events/mod.ts";
+import { ScriptedChainBackend } from "../_fakes/chain_backend.ts";
 
 /** A test application and handles on its services. */
 export interface TestApp extends AsyncDisposable {
@@ -20,6 +26,9 @@ export interface TestApp extends AsyncDisposable {
   apiKeys: ApiKeyService;
   audit: AuditLog;
   logs: string[];
+  /** The scripted chain backend behind the services. */
+  chain: ScriptedChainBackend;
+  events: EventBus;
   /** Issue a key directly through the service. */
   key(tenant: string, scopes: Scope[]): Promise<{ id: string; secret: string }>;
   /** `app.request` with a bearer key and JSON body. */
@@ -29,13 +38,29 @@ export interface TestApp extends AsyncDisposable {
   ): Promise<Response>;
 }
 
+/** Optional parts of the test app. */
+export interface TestAppOptions {
+  /**
+   * The chain backend behind the services: a real adapter against a test peer,
+   * or `null` for "none configured". Default: the scripted backend (`t.chain`).
+   */
+  backend?: ChainBackend | null;
+  /** Extra readiness checks (e.g. the breaker state of real HTTP clients). */
+  readiness?: ReadinessCheck[];
+}
+
 /**
  * Build the app over `db` with config from `env` literals.
  *
  * @param db a migrated test database
  * @param env config overrides
+ * @param options another chain backend, extra readiness checks
  */
-export function buildTestApp(db: Db, env: Record<string, string> = {}): TestApp {
+export function buildTestApp(
+  db: Db,
+  env: Record<string, string> = {},
+  options: TestAppOptions = {},
+): TestApp {
   const config = loadConfig({ AUTH_CACHE_TTL_MS: "0", LOG_LEVEL: "debug", ...env });
   const logs: string[] = [];
   const logger = createLogger({ level: config.logLevel, sink: (_level, line) => logs.push(line) });
@@ -47,22 +72,38 @@ export function buildTestApp(db: Db, env: Record<string, string> = {}): TestApp 
     onKeyChanged: (id) => authenticator.invalidate(id),
   });
   const rateLimiter = new DbRateLimiter(db, { leaseTokens: config.rateLimit.leaseTokens, logger });
+  const chain = new ScriptedChainBackend();
+  const events = new EventBus(logger);
+  const backend = options.backend === undefined ? chain : options.backend;
+  const txs = new TxService({
+    db,
+    backend,
+    events,
+    logger,
+    confirmations: config.chain.confirmations,
+    recheckMs: 0,
+  });
+  const psbts = new PsbtService({ backend, network: config.chain.network, logger });
   const app = createApp({
     config,
     logger,
     version: "0.0.0-test",
-    readiness: [databaseCheck(db, MIGRATIONS.at(-1)?.version ?? 0)],
+    readiness: [databaseCheck(db, MIGRATIONS.at(-1)?.version ?? 0), ...(options.readiness ?? [])],
     authenticator,
     rateLimiter,
     apiKeys,
     audit,
     idempotency: new IdempotencyStore(db, { ttlHours: config.idempotency.ttlHours }),
+    txs,
+    psbts,
   });
   return {
     app,
     apiKeys,
     audit,
     logs,
+    chain,
+    events,
     async key(tenant, scopes) {
       const r = await apiKeys.create({ tenant, scopes }, { actor: "test", requestId: "test" });
       return { id: r.key.id, secret: r.secret };

@@ -71,3 +71,49 @@ Deno.test("CONFIG_ENV_KEYS lists the schema's variables", () => {
 Deno.test("listenHost() brackets IPv6 addresses", () => {
   assert.equal(listenHost(loadConfig({ HOST: "::1", PORT: "9000" })), "[::1]:9000");
 });
+
+Deno.test("loadConfig() builds the chain backend slice and its upstream host", () => {
+  const esplora = loadConfig({
+    CHAIN_BACKEND: "esplora",
+    ESPLORA_URL: "https://blockstream.info/api",
+    BITCOIN_NETWORK: "signet",
+  });
+  assert.deepEqual(esplora.chain.backend, { kind: "esplora", url: "https://blockstream.info/api" });
+  assert.equal(esplora.chain.network, "signet");
+  assert.deepEqual(upstreamHosts(esplora), ["blockstream.info:443"]);
+  const core = loadConfig({
+    CHAIN_BACKEND: "bitcoind",
+    BITCOIND_URL: "http://127.0.0.1:8332",
+    BITCOIND_RPC_COOKIE_FILE: "/var/lib/bitcoind/.cookie",
+  });
+  assert.deepEqual(core.chain.backend, {
+    kind: "bitcoind",
+    url: "http://127.0.0.1:8332",
+    auth: { kind: "cookie", cookieFile: "/var/lib/bitcoind/.cookie" },
+  });
+  assert.deepEqual(upstreamHosts(core), ["127.0.0.1:8332"]);
+  assert.equal(loadConfig({}).chain.backend, null);
+});
+
+Deno.test("loadConfig() enforces the chain backend's required variables", () => {
+  const problems = (env: Record<string, string>) => {
+    try {
+      loadConfig(env);
+      return [];
+    } catch (err) {
+      assert.ok(err instanceof ConfigError);
+      return err.problems.map((p) => p.split(":")[0]);
+    }
+  };
+  assert.deepEqual(problems({ CHAIN_BACKEND: "esplora" }), ["ESPLORA_URL"]);
+  assert.deepEqual(problems({ CHAIN_BACKEND: "bitcoind" }), [
+    "BITCOIND_URL",
+    "BITCOIND_RPC_COOKIE_FILE",
+  ]);
+  assert.deepEqual(
+    problems({ CHAIN_BACKEND: "bitcoind", BITCOIND_URL: "http://h:8332", BITCOIND_RPC_USER: "u" }),
+    ["BITCOIND_RPC_PASSWORD_FILE"],
+  );
+  assert.deepEqual(problems({ BITCOIN_NETWORK: "testnet3" }), ["BITCOIN_NETWORK"]);
+  assert.deepEqual(problems({ CHAIN_BACKEND: "esplora", ESPLORA_URL: "ftp://x" }), ["ESPLORA_URL"]);
+});

@@ -54,6 +54,7 @@ const ENDPOINTS = [
   { method: "POST", path: "/v1/admin/keys" },
   { method: "POST", path: "/v1/admin/keys/{id}/rotate" },
   { method: "POST", path: "/v1/admin/keys/{id}/revoke" },
+  { method: "POST", path: "/v1/tx/broadcast" },
 ];
 
 dbTest("JSON endpoints answer hostile bodies with 4xx problems only", async (db) => {
@@ -61,7 +62,7 @@ dbTest("JSON endpoints answer hostile bodies with 4xx problems only", async (db)
     RATE_LIMIT_KEY_BURST: "100000",
     RATE_LIMIT_KEY_PER_MINUTE: "1000000",
   });
-  const admin = await t.key("acme", ["admin"]);
+  const admin = await t.key("acme", ["admin", "psbt"]);
   const victim = await t.key("acme", ["read"]);
   await fc.assert(
     fc.asyncProperty(fc.constantFrom(...ENDPOINTS), bodies, async (ep, body) => {

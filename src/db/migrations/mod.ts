@@ -5,6 +5,7 @@
  * @module
  */
 import m0001 from "./0001_foundation.sql" with { type: "text" };
+import m0002 from "./0002_chain_transactions.sql" with { type: "text" };
 
 /** One numbered migration. */
 export interface Migration {
@@ -19,4 +20,5 @@ export interface Migration {
 /** Every migration this code knows, ascending by version. */
 export const MIGRATIONS: readonly Migration[] = Object.freeze([
   { version: 1, name: "0001_foundation", sql: m0001 },
+  { version: 2, name: "0002_chain_transactions", sql: m0002 },
 ]);

@@ -1,0 +1,6 @@
+/**
+ * Domain events: the in-process bus.
+ *
+ * @module
+ */
+export * from "./event_bus.ts";
