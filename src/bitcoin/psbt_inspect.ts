@@ -26,7 +26,12 @@ import type { BitcoinNetwork } from "./network.ts";
 import { feeRateSatPerKvb } from "./amount.ts";
 import { assertNetwork, scriptPubKeyToAddress } from "./address.ts";
 import { classifyScript, type ScriptType } from "./script_type.ts";
-import { type ParsedPsbt, psbtNetworkFindings } from "./psbt_parse.ts";
+import {
+  type ParsedPsbt,
+  type PsbtInputFields,
+  psbtNetworkFindings,
+  type PsbtOutputFields,
+} from "./psbt_parse.ts";
 import {
   type InputSignatureReport,
   psbtPrevout,
@@ -229,19 +234,23 @@ export function inspectPsbt(parsed: ParsedPsbt, options: InspectOptions): PsbtRe
     seen.add(key);
   };
 
+  // Read once: scure deep-copies a whole input or output on every getInput/getOutput.
+  const fields = {
+    inputs: Array.from({ length: tx.inputsLength }, (_, i) => tx.getInput(i)),
+    outputs: Array.from({ length: tx.outputsLength }, (_, i) => tx.getOutput(i)),
+  };
   const inputs: PsbtInputReport[] = [];
   const weights: (InputWeight | null)[] = [];
-  for (let i = 0; i < tx.inputsLength; i++) {
-    const { report, weight } = inspectInput(tx, i, options, warn);
+  for (const [i, input] of fields.inputs.entries()) {
+    const { report, weight } = inspectInput(tx, i, input, options, warn);
     inputs.push(report);
     weights.push(weight);
   }
-  const outputs: PsbtOutputReport[] = [];
-  for (let i = 0; i < tx.outputsLength; i++) {
-    outputs.push(inspectOutput(tx, i, options.network, warn));
-  }
+  const outputs = fields.outputs.map((o, i) => inspectOutput(o, i, options.network, warn));
 
-  for (const f of psbtNetworkFindings(parsed, options.network)) warn("network-mismatch", f.message);
+  for (const f of psbtNetworkFindings(parsed, options.network, fields)) {
+    warn("network-mismatch", f.message);
+  }
   if (!STANDARD_TX_VERSIONS.has(tx.version)) {
     warn("non-standard-version", `Transaction version ${tx.version} is not relayed by default`);
   }
@@ -260,10 +269,12 @@ export function inspectPsbt(parsed: ParsedPsbt, options: InspectOptions): PsbtRe
 
   const allFinal = tx.inputsLength > 0 && inputs.every((i) => i.finalized);
   let weight: number | null = null;
-  if (allFinal) {
-    weight = tx.weight;
-  } else if (weights.every((w) => w !== null)) {
-    weight = txWeight(sumInputs(weights as InputWeight[]), outputScripts(tx));
+  // Finalized inputs carry their real sizes, so the same sum is then exact.
+  if (weights.every((w) => w !== null)) {
+    weight = txWeight(
+      sumInputs(weights as InputWeight[]),
+      fields.outputs.map((o) => o.script ?? new Uint8Array()),
+    );
   } else {
     warn("size-unknown", "Size cannot be estimated: some input's spending script is unknown");
   }
@@ -326,19 +337,13 @@ function fatFingerWarnings(
   }
 }
 
-function outputScripts(tx: Transaction): Uint8Array[] {
-  const out: Uint8Array[] = [];
-  for (let i = 0; i < tx.outputsLength; i++) out.push(tx.getOutput(i).script ?? new Uint8Array());
-  return out;
-}
-
 function inspectInput(
   tx: Transaction,
   index: number,
+  input: PsbtInputFields,
   options: InspectOptions,
   warn: (code: PsbtWarningCode, message: string) => void,
 ): { report: PsbtInputReport; weight: InputWeight | null } {
-  const input = tx.getInput(index);
   const prev = psbtPrevout(input);
   const where = `Input ${index}`;
   const txid = input.txid ? hex.encode(input.txid) : "";
@@ -408,12 +413,11 @@ function inspectInput(
 }
 
 function inspectOutput(
-  tx: Transaction,
+  out: PsbtOutputFields,
   index: number,
   network: BitcoinNetwork,
   warn: (code: PsbtWarningCode, message: string) => void,
 ): PsbtOutputReport {
-  const out = tx.getOutput(index);
   const script = out.script ?? new Uint8Array();
   const valueSats = out.amount ?? 0n;
   const scriptType = classifyScript(script);

@@ -58,6 +58,11 @@ export const PSBT_TX_OPTS: Readonly<TxOpts> = Object.freeze({
   disableScriptCheck: true,
 });
 
+/** A PSBT input's fields, as `Transaction.getInput` returns them. */
+export type PsbtInputFields = ReturnType<Transaction["getInput"]>;
+/** A PSBT output's fields, as `Transaction.getOutput` returns them. */
+export type PsbtOutputFields = ReturnType<Transaction["getOutput"]>;
+
 /** A strictly parsed PSBT. */
 export interface ParsedPsbt {
   /** The decoded PSBT; `tx.toPSBT()` re-serialises `bytes` exactly. */
@@ -195,9 +200,15 @@ const HARDENED = 0x80000000;
  *
  * @param parsed a parsed PSBT
  * @param network the configured network
+ * @param fields the PSBT's inputs and outputs when the caller already holds
+ *   them (`getInput`/`getOutput` deep-copy on every call)
  * @returns findings; empty when nothing points at another network
  */
-export function psbtNetworkFindings(parsed: ParsedPsbt, network: BitcoinNetwork): NetworkFinding[] {
+export function psbtNetworkFindings(
+  parsed: ParsedPsbt,
+  network: BitcoinNetwork,
+  fields?: { inputs: readonly PsbtInputFields[]; outputs: readonly PsbtOutputFields[] },
+): NetworkFinding[] {
   if (typeof parsed !== "object" || parsed === null || !(parsed.bytes instanceof Uint8Array)) {
     throw new TypeError(`Invalid parsed: expected a ParsedPsbt, got ${describeType(parsed)}`);
   }
@@ -241,15 +252,17 @@ export function psbtNetworkFindings(parsed: ParsedPsbt, network: BitcoinNetwork)
     }
   };
   const { tx } = parsed;
-  for (let i = 0; i < tx.inputsLength; i++) {
-    const input = tx.getInput(i);
+  const inputs = fields?.inputs ??
+    Array.from({ length: tx.inputsLength }, (_, i) => tx.getInput(i));
+  const outputs = fields?.outputs ??
+    Array.from({ length: tx.outputsLength }, (_, i) => tx.getOutput(i));
+  for (const [i, input] of inputs.entries()) {
     checkPaths(`input ${i}`, [
       ...(input.bip32Derivation ?? []).map(([, d]) => d.path),
       ...(input.tapBip32Derivation ?? []).map(([, d]) => d.der.path),
     ]);
   }
-  for (let i = 0; i < tx.outputsLength; i++) {
-    const output = tx.getOutput(i);
+  for (const [i, output] of outputs.entries()) {
     checkPaths(`output ${i}`, [
       ...(output.bip32Derivation ?? []).map(([, d]) => d.path),
       ...(output.tapBip32Derivation ?? []).map(([, d]) => d.der.path),

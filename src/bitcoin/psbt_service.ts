@@ -225,11 +225,9 @@ export class PsbtService {
   /** The coins paying `scripts`, each with the PSBT fields its signer needs. */
   async #coinsOf(scripts: readonly DescriptorScript[]): Promise<FundingCoin[]> {
     const backend = this.#requireBackend("funding from addresses or descriptors");
-    const perScript = await mapLimit(
-      scripts,
-      LOOKUP_CONCURRENCY,
-      (s) => backend.getAddressUtxos(s.address),
-    );
+    const perScript = backend.getUtxosOfScripts !== undefined
+      ? await backend.getUtxosOfScripts(scripts)
+      : await mapLimit(scripts, LOOKUP_CONCURRENCY, (s) => backend.getAddressUtxos(s.address));
     const coins: FundingCoin[] = [];
     for (const [i, utxos] of perScript.entries()) {
       for (const u of utxos) coins.push(await this.#toCoin(u, scripts[i]!));

@@ -132,6 +132,18 @@ export interface ChainBackend {
   broadcast(rawTxHex: string): Promise<BroadcastResult>;
 
   /**
+   * Unspent outputs of many scripts in one request, aligned with `scripts`.
+   * Offered by Bitcoin Core, whose `scantxoutset` reads the whole UTXO set
+   * once per call (minutes on mainnet) however many scripts it matches: N
+   * addresses must not cost N scans. Backends without it are asked per address.
+   *
+   * @param scripts addresses already checked for the network, with their scriptPubKeys
+   */
+  getUtxosOfScripts?(
+    scripts: readonly { address: string; scriptPubKeyHex: string }[],
+  ): Promise<Utxo[][]>;
+
+  /**
    * Ask the node whether its mempool would accept the transaction, without
    * relaying it. Offered by Bitcoin Core only.
    *

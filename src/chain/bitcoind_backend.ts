@@ -169,12 +169,35 @@ export class BitcoindBackend implements ChainBackend {
    * @param address an address for the node's network
    */
   async getAddressUtxos(address: string): Promise<Utxo[]> {
-    // The address goes inside a descriptor: the syntax check keeps `)` and `,` out.
-    assertAddressSyntax(address);
+    return (await this.#scan([address])).map((u) => u.utxo);
+  }
+
+  /**
+   * One `scantxoutset` over every address; the unspents are grouped back by
+   * scriptPubKey.
+   *
+   * @param scripts addresses for the node's network with their scriptPubKeys
+   */
+  async getUtxosOfScripts(
+    scripts: readonly { address: string; scriptPubKeyHex: string }[],
+  ): Promise<Utxo[][]> {
+    if (scripts.length === 0) return [];
+    const bySpk = new Map<string, Utxo[]>();
+    for (const { scriptPubKey, utxo } of await this.#scan(scripts.map((s) => s.address))) {
+      const list = bySpk.get(scriptPubKey) ?? [];
+      list.push(utxo);
+      bySpk.set(scriptPubKey, list);
+    }
+    return scripts.map((s) => bySpk.get(s.scriptPubKeyHex.toLowerCase()) ?? []);
+  }
+
+  async #scan(addresses: readonly string[]): Promise<{ scriptPubKey: string; utxo: Utxo }[]> {
+    // Each address goes inside a descriptor: the syntax check keeps `)` and `,` out.
+    for (const address of addresses) assertAddressSyntax(address);
     const method = "scantxoutset";
     const out = await this.#call(
       method,
-      ["start", [`addr(${address})`]],
+      ["start", addresses.map((a) => `addr(${a})`)],
       false,
       this.#scanTimeoutMs,
     );
@@ -185,11 +208,14 @@ export class BitcoindBackend implements ChainBackend {
     const scan = this.#parse(ScanSchema, this.#result(method, out), method);
     if (!scan.success) throw new UpstreamError("bitcoind aborted the UTXO set scan");
     return scan.unspents.map((u) => ({
-      txid: u.txid,
-      vout: u.vout,
-      valueSats: btcToSats(u.amount),
-      confirmations: confirmationsAt(scan.height, u.height),
-      scriptPubKeyHex: u.scriptPubKey,
+      scriptPubKey: u.scriptPubKey.toLowerCase(),
+      utxo: {
+        txid: u.txid,
+        vout: u.vout,
+        valueSats: btcToSats(u.amount),
+        confirmations: confirmationsAt(scan.height, u.height),
+        scriptPubKeyHex: u.scriptPubKey,
+      },
     }));
   }
 

@@ -44,6 +44,12 @@ export class NetworkCheckedBackend implements ChainBackend {
   constructor(inner: ChainBackend, network: BitcoinNetwork) {
     this.#inner = inner;
     this.#network = network;
+    if (inner.getUtxosOfScripts !== undefined) {
+      this.getUtxosOfScripts = async (scripts) => {
+        await this.verify();
+        return await inner.getUtxosOfScripts!(scripts);
+      };
+    }
     if (inner.testMempoolAccept !== undefined) {
       this.testMempoolAccept = async (rawTxHex: string): Promise<MempoolAcceptResult> => {
         await this.verify();
@@ -79,6 +85,9 @@ export class NetworkCheckedBackend implements ChainBackend {
     });
     return this.#verified;
   }
+
+  /** Optional: many scripts' UTXOs in one request (Bitcoin Core). */
+  getUtxosOfScripts?: NonNullable<ChainBackend["getUtxosOfScripts"]>;
 
   /** Optional: Bitcoin Core's mempool acceptance test. */
   testMempoolAccept?: (rawTxHex: string) => Promise<MempoolAcceptResult>;

@@ -427,3 +427,23 @@ Deno.test("BitcoindBackend (JSON-RPC 2.0): plain HTTP 500s count toward the brea
   for (let i = 0; i < 3; i++) await expectError(f.backend.getTip(), UpstreamError, 502);
   assert.equal(f.client.breakerState, "open");
 });
+
+Deno.test("BitcoindBackend.getUtxosOfScripts() scans the UTXO set once for many addresses", async () => {
+  const state = withState();
+  await using h = bitcoindHarness(state);
+  const script = (o: { scriptPubKey: { address?: string; hex: string } }) => ({
+    address: o.scriptPubKey.address!,
+    scriptPubKeyHex: o.scriptPubKey.hex,
+  });
+  const scripts = [script(FRESH.vout[1]!), script(CONFIRMED.vout[0]!), script(FRESH.vout[0]!)];
+  const before = state.requests.length;
+  const grouped = await h.backend.getUtxosOfScripts!(scripts);
+  assert.deepEqual(state.requests.slice(before), ["bitcoind scantxoutset"]);
+  assert.equal(grouped.length, 3);
+  assert.deepEqual(grouped[0], []);
+  // The same coins as one address at a time, each under its own script.
+  assert.deepEqual(grouped[1], await h.backend.getAddressUtxos(scripts[1]!.address));
+  assert.deepEqual(grouped[2], await h.backend.getAddressUtxos(scripts[2]!.address));
+  assert.ok(grouped[1]!.length > 0 && grouped[2]!.length > 0);
+  assert.deepEqual(await h.backend.getUtxosOfScripts!([]), []);
+});
