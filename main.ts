@@ -31,6 +31,8 @@ import { EventBus } from "./src/events/mod.ts";
 import { TxService } from "./src/bitcoin/tx_service.ts";
 import { PsbtService } from "./src/bitcoin/psbt_service.ts";
 import { TxTracker } from "./src/bitcoin/tx_tracker.ts";
+import { RemoteHsmSigner } from "./src/hsm/remote_hsm.ts";
+import { EdgeSignService } from "./src/hsm/sign_service.ts";
 
 /** How often expired `Idempotency-Key` records are deleted. */
 const PURGE_INTERVAL_MS = 60 * 60 * 1000;
@@ -111,6 +113,7 @@ async function serve(config: Config, db: Db, logger: Logger): Promise<number> {
     recheckMs: config.chain.trackIntervalMs,
   });
   const psbts = new PsbtService({ backend: chain.backend, network: config.chain.network, logger });
+  const hsm = await buildHsm(config, logger);
   const tracker = new TxTracker({
     db,
     service: txs,
@@ -140,6 +143,7 @@ async function serve(config: Config, db: Db, logger: Logger): Promise<number> {
     readiness: [
       databaseCheck(db, MIGRATIONS.at(-1)?.version ?? 0),
       ...(chain.clients.length > 0 ? [breakerCheck(chain.clients)] : []),
+      ...(hsm === null ? [] : [breakerCheck([hsm.client])]),
     ],
     authenticator,
     rateLimiter,
@@ -148,6 +152,7 @@ async function serve(config: Config, db: Db, logger: Logger): Promise<number> {
     idempotency,
     txs,
     psbts,
+    hsm: hsm === null ? null : { signer: hsm.signer, signing: hsm.signing },
   });
 
   const abort = new AbortController();
@@ -186,6 +191,7 @@ async function serve(config: Config, db: Db, logger: Logger): Promise<number> {
   clearInterval(purge);
   await tracker.stop();
   for (const client of chain.clients) client.close();
+  hsm?.client.close();
   await authenticator.close();
   logger.info("shutdown complete");
   return 0;
@@ -237,6 +243,39 @@ async function buildChainBackend(
     }
   }
   return { backend: new NetworkCheckedBackend(adapter, config.chain.network), clients: [client] };
+}
+
+/** The HSM signer over mTLS, or none without `HSM_URL`. */
+async function buildHsm(config: Config, logger: Logger) {
+  const spec = config.hsm;
+  if (spec === null) return null;
+  const [ca, cert, key] = await Promise.all([
+    Deno.readTextFile(spec.caFile),
+    Deno.readTextFile(spec.clientCertFile),
+    Deno.readTextFile(spec.clientKeyFile),
+  ]);
+  const client = new HttpClient({
+    name: "hsm",
+    baseUrl: spec.url,
+    timeoutMs: spec.timeoutMs,
+    maxResponseBytes: 16 * 1024 * 1024,
+    tls: { caCerts: [ca], cert, key },
+    // Signing calls are idempotent by key at the HSM, so retrying them is safe.
+    retry: { attempts: 3, baseDelayMs: 100, maxDelayMs: 2_000 },
+    breaker: {
+      consecutiveFailures: 5,
+      failureRate: 0.5,
+      windowMs: 30_000,
+      minRequests: 10,
+      openMs: 10_000,
+    },
+  }, { logger });
+  const signer = new RemoteHsmSigner(client);
+  return {
+    client,
+    signer,
+    signing: new EdgeSignService({ signer, network: config.chain.network, logger }),
+  };
 }
 
 if (import.meta.main) Deno.exit(await main());

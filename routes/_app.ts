@@ -27,6 +27,8 @@ import { meRoutes } from "./me.ts";
 import { txRoutes } from "./tx.ts";
 import { addressRoutes } from "./addresses.ts";
 import { psbtRoutes } from "./psbt.ts";
+import { keyRoutes } from "./keys.ts";
+import { signingRoutes } from "./signing.ts";
 import type { Config } from "../src/config/schema.ts";
 import type { Logger } from "../src/obs/logger.ts";
 import type { Authenticator } from "../src/auth/authenticator.ts";
@@ -37,6 +39,8 @@ import type { AuditLog } from "../src/audit/audit_log.ts";
 import type { IdempotencyStore } from "../src/idempotency/mod.ts";
 import type { TxService } from "../src/bitcoin/tx_service.ts";
 import type { PsbtService } from "../src/bitcoin/psbt_service.ts";
+import type { HsmSigner } from "../src/hsm/signer.ts";
+import type { EdgeSignService } from "../src/hsm/sign_service.ts";
 import { NotFoundError } from "../src/errors/mod.ts";
 
 /** Everything the HTTP layer needs, built in `main.ts` (or by tests). */
@@ -55,6 +59,8 @@ export interface AppDeps {
   txs: TxService;
   /** PSBT create/decode/combine/finalize. */
   psbts: PsbtService;
+  /** The key holder and the checked signing path; `null` without `HSM_URL`. */
+  hsm: { signer: HsmSigner; signing: EdgeSignService } | null;
 }
 
 /**
@@ -114,6 +120,24 @@ export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
   };
   app.route("/", psbtRoutes({ ...deps, ...idempotencySettings }));
   app.route("/", txRoutes({ ...deps, ...idempotencySettings }));
+  app.route(
+    "/",
+    keyRoutes({
+      signer: deps.hsm?.signer ?? null,
+      audit: deps.audit,
+      network: config.chain.network,
+    }),
+  );
+  app.route(
+    "/",
+    signingRoutes({
+      ...deps,
+      ...idempotencySettings,
+      signer: deps.hsm?.signer ?? null,
+      signing: deps.hsm?.signing ?? null,
+      network: config.chain.network,
+    }),
+  );
   mountDocs(app, { version: deps.version });
 
   app.notFound((c) =>

@@ -1,5 +1,5 @@
 /**
- * `deno task audit:mocks`: production code (`main.ts`, `src/`, `routes/`, their
+ * `deno task audit:mocks`: production code (`main.ts`, `hsm_main.ts`, `src/`, `routes/`, their
  * `.ts` and `.sql` files) must carry no sign of a test double or unfinished
  * work. Counts every marker word, prints each hit as `path:line: text`, and
  * fails when there is any. Test doubles belong under `tests/`.
@@ -22,7 +22,7 @@ export interface AuditHit {
   text: string;
 }
 
-const ROOTS = ["main.ts", "src", "routes"];
+const ROOTS = ["main.ts", "hsm_main.ts", "src", "routes"];
 const AUDITED_EXT = /\.(ts|sql)$/;
 
 /**

@@ -1,6 +1,6 @@
 /**
  * `deno task lint:deps`: enforce the one-way dependency rules of STYLE.md §2
- * on every `.ts` file under `main.ts`, `src/`, `routes/`, `scripts/` and `tests/`.
+ * on every `.ts` file under `main.ts`, `hsm_main.ts`, `src/`, `routes/`, `scripts/` and `tests/`.
  *
  * Fails on:
  * - `src/` importing `routes/`, `scripts/`, `hono` or `@hono/*`;
@@ -45,7 +45,7 @@ export interface LintDepsResult {
   violations: string[];
 }
 
-const ROOTS = ["main.ts", "src", "routes", "scripts", "tests"];
+const ROOTS = ["main.ts", "hsm_main.ts", "src", "routes", "scripts", "tests"];
 const SOURCE_EXT = /\.(ts|tsx|mts)$/;
 const REGEX_AFTER_KEYWORD = new Set([
   "return",
@@ -281,7 +281,8 @@ export function resolveSpecifier(from: string, specifier: string, root = "/"): s
 type Area = "main" | "src" | "routes" | "scripts" | "tests" | "other";
 
 function areaOf(path: string): Area {
-  if (path === "main.ts") return "main";
+  // Both composition roots: the edge and the HSM signer.
+  if (path === "main.ts" || path === "hsm_main.ts") return "main";
   const top = path.split("/")[0];
   return top === "src" || top === "routes" || top === "scripts" || top === "tests" ? top : "other";
 }

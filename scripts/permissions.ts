@@ -20,7 +20,8 @@
  * @module
  */
 import { type Config, CONFIG_ENV_KEYS } from "../src/config/schema.ts";
-import { listenHost, upstreamHosts } from "../src/config/upstreams.ts";
+import { hostPort, listenHost, upstreamHosts } from "../src/config/upstreams.ts";
+import { HSM_ENV_KEYS, type HsmConfig } from "../src/hsm_server/config.ts";
 
 /** How the program is started: from source (`deno run`) or as a binary (`deno compile`). */
 export type LaunchMode = "run" | "compile";
@@ -98,6 +99,44 @@ export function permissionsFor(config: Config, options: PermissionOptions = {}):
     read: unique(read),
     write: [config.dataDir],
     net: netHosts(config),
+  };
+}
+
+/**
+ * The permissions of the HSM signer (`deno task hsm`): its own variables, its
+ * certificates, CA and key-encryption key, its data dir, its listen address and
+ * (when configured) its PostgreSQL. Nothing of the edge's.
+ *
+ * @param config the HSM's loaded config
+ * @param options launch mode and PGlite's package directory
+ * @returns one list per permission
+ * @throws TypeError when `run` mode on PGlite lacks `pgliteDir`
+ */
+export function hsmPermissionsFor(config: HsmConfig, options: PermissionOptions = {}): Permissions {
+  const mode = options.mode ?? "run";
+  const read = [
+    config.dataDir,
+    config.tls.certFile,
+    config.tls.keyFile,
+    config.tls.clientCaFile,
+    config.kekFile,
+  ];
+  if (mode === "run" && config.db.kind === "pglite") {
+    if (options.pgliteDir === undefined || options.pgliteDir === "") {
+      throw new TypeError("pgliteDir is required to run on PGlite from source");
+    }
+    read.push(options.pgliteDir);
+  }
+  const host = config.host.includes(":") && !config.host.startsWith("[")
+    ? `[${config.host}]`
+    : config.host;
+  const net = [`${host}:${config.port}`];
+  if (config.db.kind === "postgres") net.push(hostPort(config.db.url, 5432));
+  return {
+    env: [...HSM_ENV_KEYS],
+    read: unique(read),
+    write: [config.dataDir],
+    net: unique(net),
   };
 }
 

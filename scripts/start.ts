@@ -29,7 +29,9 @@ import { fileURLToPath } from "node:url";
 import { ConfigError, loadConfig } from "../src/config/load.ts";
 import type { Config } from "../src/config/schema.ts";
 import { writeLine } from "./_io.ts";
+import { type HsmConfig, loadHsmConfig } from "../src/hsm_server/config.ts";
 import {
+  hsmPermissionsFor,
   type LaunchMode,
   permissionFlags,
   permissionsFor,
@@ -166,11 +168,26 @@ export function denoArgs(
  * @param config the loaded config
  * @param mode `run` or `compile`
  */
-export function flagsFor(config: Config, mode: LaunchMode): string[] {
+export function flagsFor(config: Config | HsmConfig, mode: LaunchMode): string[] {
   const pgliteDir = mode === "run" && config.db.kind === "pglite"
     ? pgliteDirFromUrl(import.meta.resolve("@electric-sql/pglite"))
     : undefined;
-  return permissionFlags(permissionsFor(config, { mode, pgliteDir }));
+  return permissionFlags(
+    "kekFile" in config
+      ? hsmPermissionsFor(config, { mode, pgliteDir })
+      : permissionsFor(config, { mode, pgliteDir }),
+  );
+}
+
+/** The HSM signer's entry point: launched with its own config and permissions. */
+export const HSM_ENTRY = "hsm_main.ts";
+
+/** The config of the program `script` is: the HSM's for its entry point, else the edge's. */
+export function configFor(
+  script: string,
+  env: Readonly<Record<string, string | undefined>>,
+): Config | HsmConfig {
+  return script.replace(/^\.\//, "") === HSM_ENTRY ? loadHsmConfig(env) : loadConfig(env);
 }
 
 /**
@@ -246,11 +263,11 @@ export async function main(
   env: Readonly<Record<string, string | undefined>>,
 ): Promise<number> {
   let launch: LaunchArgs;
-  let config: Config;
+  let config: Config | HsmConfig;
   let flags: string[];
   try {
     launch = parseLaunchArgs(args);
-    config = loadConfig(env);
+    config = configFor(launch.script, env);
     flags = flagsFor(config, launch.mode);
   } catch (err) {
     if (err instanceof UsageError) {

@@ -84,6 +84,16 @@ export interface ConfigEnv {
   TX_CONFIRMATIONS: number;
   /** How often tracked transactions are polled. */
   TX_TRACK_INTERVAL_MS: number;
+  /** The HSM signer's base URL (`https://…`); unset disables the signing routes. */
+  HSM_URL?: string | undefined;
+  /** CA certificate (PEM) the HSM's server certificate chains to. */
+  HSM_CA_FILE?: string | undefined;
+  /** The edge's client certificate (PEM) for mTLS to the HSM. */
+  HSM_CLIENT_CERT_FILE?: string | undefined;
+  /** The edge's client private key (PEM, PKCS#8). */
+  HSM_CLIENT_KEY_FILE?: string | undefined;
+  /** Per-call deadline for HSM calls. */
+  HSM_TIMEOUT_MS: number;
 }
 
 /** One problem found while validating the environment. */
@@ -149,6 +159,15 @@ export const envSchema: EnvSchema = z.object({
   CHAIN_MAX_RESPONSE_BYTES: int(1024, 256 * 1024 * 1024).default(16 * 1024 * 1024),
   TX_CONFIRMATIONS: int(1, 1000).default(6),
   TX_TRACK_INTERVAL_MS: int(1000, 3_600_000).default(30_000),
+  HSM_URL: z.url({
+    protocol: /^https$/,
+    error: "must be an https:// URL (the HSM speaks mTLS only)",
+  })
+    .optional(),
+  HSM_CA_FILE: path.optional(),
+  HSM_CLIENT_CERT_FILE: path.optional(),
+  HSM_CLIENT_KEY_FILE: path.optional(),
+  HSM_TIMEOUT_MS: int(100, 120_000).default(10_000),
 }).superRefine((env, ctx) => {
   const need = (name: string, why: string) =>
     ctx.addIssue({ code: "custom", path: [name], message: why });
@@ -177,7 +196,12 @@ export const envSchema: EnvSchema = z.object({
       );
     }
   }
-  for (const url of ["ESPLORA_URL", "BITCOIND_URL"] as const) {
+  if (env.HSM_URL !== undefined) {
+    for (const name of ["HSM_CA_FILE", "HSM_CLIENT_CERT_FILE", "HSM_CLIENT_KEY_FILE"] as const) {
+      if (env[name] === undefined) need(name, "required when HSM_URL is set (mTLS)");
+    }
+  }
+  for (const url of ["ESPLORA_URL", "BITCOIND_URL", "HSM_URL"] as const) {
     const value = env[url];
     if (value !== undefined && new URL(value).password !== "") {
       need(url, "must not contain credentials (use the *_FILE variables)");
@@ -266,6 +290,14 @@ export interface Config {
    * never take over a request that is still running).
    */
   idempotency: { ttlHours: number; lockMs: number };
+  /** The remote HSM signer over mTLS; `null` when not configured (signing routes answer 503). */
+  hsm: {
+    url: string;
+    caFile: string;
+    clientCertFile: string;
+    clientKeyFile: string;
+    timeoutMs: number;
+  } | null;
   /** Bitcoin network, chain backend and transaction tracking. */
   chain: {
     network: BitcoinNetwork;
@@ -311,6 +343,13 @@ export function toConfig(env: ConfigEnv): Config {
     idempotency: {
       ttlHours: env.IDEMPOTENCY_TTL_HOURS,
       lockMs: Math.max(2 * env.REQUEST_TIMEOUT_MS, 60_000),
+    },
+    hsm: env.HSM_URL === undefined ? null : {
+      url: env.HSM_URL,
+      caFile: present(env.HSM_CA_FILE, "HSM_CA_FILE"),
+      clientCertFile: present(env.HSM_CLIENT_CERT_FILE, "HSM_CLIENT_CERT_FILE"),
+      clientKeyFile: present(env.HSM_CLIENT_KEY_FILE, "HSM_CLIENT_KEY_FILE"),
+      timeoutMs: env.HSM_TIMEOUT_MS,
     },
     chain: {
       network: env.BITCOIN_NETWORK,

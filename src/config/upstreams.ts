@@ -17,6 +17,7 @@ export function upstreamHosts(config: Config): string[] {
   if (config.db.kind === "postgres") hosts.push(hostPort(config.db.url, 5432));
   const chain = config.chain.backend;
   if (chain !== null) hosts.push(hostPort(chain.url, chain.url.startsWith("https:") ? 443 : 80));
+  if (config.hsm !== null) hosts.push(hostPort(config.hsm.url, 443));
   return [...new Set(hosts)];
 }
 

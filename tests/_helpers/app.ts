@@ -17,6 +17,8 @@ import { TxService } from "../../src/bitcoin/tx_service.ts";
 import { PsbtService } from "../../src/bitcoin/psbt_service.ts";
 import type { ChainBackend } from "../../src/chain/backend.ts";
 import type { ReadinessCheck } from "../../src/health/readiness.ts";
+import type { HsmSigner } from "../../src/hsm/signer.ts";
+import { EdgeSignService } from "../../src/hsm/sign_service.ts";
 import { EventBus } from "../../src/events/mod.ts";
 import { ScriptedChainBackend } from "../_fakes/chain_backend.ts";
 
@@ -47,6 +49,8 @@ export interface TestAppOptions {
   backend?: ChainBackend | null;
   /** Extra readiness checks (e.g. the breaker state of real HTTP clients). */
   readiness?: ReadinessCheck[];
+  /** The key holder (a real RemoteHsmSigner against a test HSM); default none. */
+  hsm?: HsmSigner;
 }
 
 /**
@@ -96,6 +100,10 @@ export function buildTestApp(
     idempotency: new IdempotencyStore(db, { ttlHours: config.idempotency.ttlHours }),
     txs,
     psbts,
+    hsm: options.hsm === undefined ? null : {
+      signer: options.hsm,
+      signing: new EdgeSignService({ signer: options.hsm, network: config.chain.network, logger }),
+    },
   });
   return {
     app,

@@ -15,6 +15,8 @@ const UNSCOPED_ENV = new Set([
   "db:migrate",
   "keys:create",
   "data-key:rotate",
+  "pki:dev",
+  "hsm",
   "test",
 ]);
 
@@ -39,7 +41,18 @@ Deno.test("deno.json tasks never grant everything", () => {
 });
 
 Deno.test("tasks that run project code go through the launcher", () => {
-  for (const name of ["start", "dev", "compile", "db:migrate", "keys:create", "data-key:rotate"]) {
+  for (
+    const name of [
+      "start",
+      "dev",
+      "compile",
+      "db:migrate",
+      "keys:create",
+      "data-key:rotate",
+      "pki:dev",
+      "hsm",
+    ]
+  ) {
     assert.match(
       TASKS[name] ?? "",
       /^(LOG_LEVEL=debug )?deno run --frozen --allow-env --allow-run=deno scripts\/start\.ts (run|compile) /,
