@@ -114,6 +114,7 @@ for (let round = 0; round < 10; round++) {
 latencies.sort((a, b) => a - b);
 const pct = (p: number) =>
   latencies[Math.min(latencies.length - 1, Math.floor(p * latencies.length))]!;
+// deno-lint-ignore no-console -- a benchmark's report line, beside Deno's table
 console.log(
   `edge → HSM over mTLS, ${CONCURRENCY} concurrent: p50 ${pct(0.5).toFixed(1)} ms, p99 ${
     pct(0.99).toFixed(1)

@@ -9,7 +9,7 @@
  */
 import { base64, hex } from "@scure/base";
 import { p2pkh, p2sh, p2tr, p2wpkh, type Transaction } from "@scure/btc-signer";
-import { UnsupportedFeatureError, UpstreamError, ValidationError } from "../errors/mod.ts";
+import { UpstreamError, ValidationError } from "../errors/mod.ts";
 import type { Logger } from "../obs/logger.ts";
 import type { BitcoinNetwork } from "../bitcoin/network.ts";
 import { parsePsbt } from "../bitcoin/psbt_parse.ts";
@@ -51,7 +51,7 @@ export class EdgeSignService {
    * @param owner the tenant acting
    * @param req key, PSBT (base64 or hex) and the caller's idempotency key
    * @throws ValidationError 422 when no input belongs to the key or the PSBT is bad
-   * @throws UnsupportedFeatureError 422 when taproot is needed and the holder has no Schnorr
+   * @throws ValidationError 422 when taproot is needed and the holder has no Schnorr
    * @throws UpstreamError 502 when the holder's answer fails the checks
    */
   async signPsbt(
@@ -76,8 +76,10 @@ export class EdgeSignService {
       );
     }
     if (expectation.taproot && !this.#signer.capabilities.has("schnorr")) {
-      throw new UnsupportedFeatureError(
-        `The key holder (${this.#signer.kind}) cannot make taproot (Schnorr) signatures`,
+      // The request is what cannot be served by this holder: a 422, not a 501.
+      throw new ValidationError(
+        `The key holder (${this.#signer.kind}) cannot make taproot (Schnorr) signatures; sign this PSBT's taproot inputs with another key`,
+        { status: 422, extensions: { missingCapability: "schnorr" } },
       );
     }
     const answer = await this.#signer.signPsbt(owner, {
