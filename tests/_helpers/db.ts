@@ -76,9 +76,14 @@ export async function openTestDb(
  *
  * @param name test name; the kind is appended
  * @param fn body, given a fresh migrated database
+ * @param options `kinds`: only these (for tests whose subject is not the edge's database)
  */
-export function dbTest(name: string, fn: (db: TestDb) => Promise<void>): void {
-  for (const kind of DB_KINDS) {
+export function dbTest(
+  name: string,
+  fn: (db: TestDb) => Promise<void>,
+  options: { kinds?: readonly TestDbKind[] } = {},
+): void {
+  for (const kind of options.kinds ?? DB_KINDS) {
     Deno.test({
       name: `${name} [${kind}]`,
       // PGlite keeps its WASM instance and its timers for the whole process.

@@ -3,6 +3,9 @@ import { HDKey } from "@scure/bip32";
 import { base64 } from "@scure/base";
 import { NETWORK, p2wpkh, Transaction } from "@scure/btc-signer";
 import { dbTest } from "../_helpers/db.ts";
+
+// The subject is the HSM and the mTLS link, not the edge's database: one kind is enough.
+const PGLITE_ONLY = { kinds: ["pglite"] } as const;
 import { buildTestApp } from "../_helpers/app.ts";
 import { assertProblem } from "../_helpers/problem.ts";
 import { makeTestPki } from "../_helpers/pki.ts";
@@ -72,4 +75,4 @@ dbTest("a hostile HSM's tampered answers are 502s and nothing is released", asyn
     assert.doesNotMatch(JSON.stringify(problem), /cHNidP8/, `${tamper}: no PSBT in the problem`);
   }
   assert.equal(hsm.signRequests, 1 + cases.length);
-});
+}, PGLITE_ONLY);

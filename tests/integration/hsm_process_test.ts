@@ -8,6 +8,9 @@ import assert from "node:assert/strict";
 import { base64, hex } from "@scure/base";
 import { Transaction } from "@scure/btc-signer";
 import { dbTest } from "../_helpers/db.ts";
+
+// The subject is the HSM and the mTLS link, not the edge's database: one kind is enough.
+const PGLITE_ONLY = { kinds: ["pglite"] } as const;
 import { buildTestApp, type TestApp } from "../_helpers/app.ts";
 import { assertProblem } from "../_helpers/problem.ts";
 import { makeTestPki } from "../_helpers/pki.ts";
@@ -148,7 +151,7 @@ dbTest("edge → HSM: sign through the routes, verify independently, finalize", 
     "sign.psbt:success",
     "sign.psbt:denied",
   ]);
-});
+}, PGLITE_ONLY);
 
 dbTest("SIGKILL mid-request: the edge answers 5xx, the retry gets one signature", async (db) => {
   await using pki = await makeTestPki();
@@ -181,7 +184,7 @@ dbTest("SIGKILL mid-request: the edge answers 5xx, the retry gets one signature"
     "SELECT count(*) AS n FROM audit_log WHERE action = 'sign.psbt' AND outcome = 'success'",
   );
   assert.equal(n!.n, 1n, "one signature, not two");
-});
+}, PGLITE_ONLY);
 
 dbTest("velocity limits hold across an HSM restart", async (db) => {
   await using pki = await makeTestPki();
@@ -208,7 +211,7 @@ dbTest("velocity limits hold across an HSM restart", async (db) => {
     "policy-violation",
   );
   assert.match(String(denied.detail), /max-amount-per-24h/);
-});
+}, PGLITE_ONLY);
 
 dbTest("secrets: key material and the KEK never reach logs, audit rows or answers", async (db) => {
   await using pki = await makeTestPki();
@@ -254,4 +257,4 @@ dbTest("secrets: key material and the KEK never reach logs, audit rows or answer
   ) {
     assert.equal(haystack.includes(secret), false, "a secret leaked");
   }
-});
+}, PGLITE_ONLY);

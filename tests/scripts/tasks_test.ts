@@ -44,7 +44,6 @@ Deno.test("tasks that run project code go through the launcher", () => {
   for (
     const name of [
       "start",
-      "dev",
       "compile",
       "db:migrate",
       "keys:create",
@@ -104,4 +103,11 @@ Deno.test(".dockerignore keeps local state out of the image", async () => {
   for (const entry of [".git", "data/", "node_modules/", "coverage/"]) {
     assert.ok(ignored.includes(entry), entry);
   }
+});
+
+Deno.test("dev runs the edge and the HSM through the launcher, itself with env and deno only", async () => {
+  assert.equal(TASKS.dev, "deno run --frozen --allow-env --allow-run=deno scripts/dev.ts");
+  const source = await Deno.readTextFile(new URL("../../scripts/dev.ts", import.meta.url));
+  assert.match(source, /"hsm_main\.ts"/);
+  assert.match(source, /launch\("main\.ts", vars\.edge\)/);
 });
