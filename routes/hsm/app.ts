@@ -12,7 +12,8 @@ import type { Context } from "hono";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
 import { z } from "zod";
 import { PROBLEM_CONTENT_TYPE, toProblem } from "../_problem.ts";
-import { NotFoundError, ValidationError } from "../../src/errors/mod.ts";
+import { NotFoundError, PayloadTooLargeError, ValidationError } from "../../src/errors/mod.ts";
+import { bodyLimit } from "hono/body-limit";
 import { BITCOIN_NETWORKS } from "../../src/bitcoin/network.ts";
 import type { KeyRecord } from "../../src/hsm_server/key_repo.ts";
 import { KEY_STATUSES } from "../../src/hsm_server/key_repo.ts";
@@ -160,8 +161,6 @@ export function createHsmApp(deps: HsmAppDeps): Hono<HsmEnv> {
     }
     const owner = c.req.header("anya-owner") ?? "";
     if (!OWNER.test(owner)) throw new ValidationError("Missing or invalid Anya-Owner header");
-    const length = Number(c.req.header("content-length") ?? "0");
-    if (length > deps.bodyLimitBytes) throw new ValidationError("Body too large");
     c.set("caller", {
       tenant: client.tenant,
       owner,
@@ -170,6 +169,17 @@ export function createHsmApp(deps: HsmAppDeps): Hono<HsmEnv> {
     });
     await next();
   });
+
+  // Counts the bytes actually read, so a chunked body cannot slip past a header check.
+  app.use(
+    "/v1/*",
+    bodyLimit({
+      maxSize: deps.bodyLimitBytes,
+      onError: () => {
+        throw new PayloadTooLargeError(deps.bodyLimitBytes);
+      },
+    }),
+  );
 
   app.get("/v1/keys", async (c) => {
     const keys = await deps.keys.list(c.get("caller"));
