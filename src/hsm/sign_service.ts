@@ -37,12 +37,29 @@ export class EdgeSignService {
   readonly #signer: HsmSigner;
   readonly #network: BitcoinNetwork;
   readonly #logger: Logger;
+  readonly #keys = new Map<string, { key: HsmKey; at: number }>();
 
   /** @param options the key holder, network and logger */
   constructor(options: EdgeSignServiceOptions) {
     this.#signer = options.signer;
     this.#network = options.network;
     this.#logger = options.logger;
+  }
+
+  /**
+   * The key's public data, reused for {@linkcode KEY_CACHE_TTL_MS}: it only
+   * decides which inputs and public keys the edge accepts signatures for, and
+   * the HSM enforces status and policy on every request, so a stale view can
+   * refuse a valid answer but never accept a wrong one.
+   */
+  async #publicKey(owner: string, keyId: string, fresh: boolean): Promise<HsmKey> {
+    const id = `${owner}\n${keyId}`;
+    const hit = this.#keys.get(id);
+    if (!fresh && hit !== undefined && Date.now() - hit.at < KEY_CACHE_TTL_MS) return hit.key;
+    const key = await this.#signer.getKey(owner, keyId);
+    if (this.#keys.size >= KEY_CACHE_MAX) this.#keys.clear();
+    this.#keys.set(id, { key, at: Date.now() });
+    return key;
   }
 
   /**
@@ -59,14 +76,19 @@ export class EdgeSignService {
     req: { keyId: string; psbt: string; idempotencyKey: string },
   ): Promise<SignedPsbt> {
     const original = parsePsbt(req.psbt, { network: this.#network, rejectNetworkMismatch: true });
-    const key = await this.#signer.getKey(owner, req.keyId);
+    let key = await this.#publicKey(owner, req.keyId, false);
+    let expectation = expectationFor(original.tx, key);
+    if (expectation.signableInputs.size === 0) {
+      // The cached view may predate a rotation: ask once more before refusing.
+      key = await this.#publicKey(owner, req.keyId, true);
+      expectation = expectationFor(original.tx, key);
+    }
     if (key.network !== this.#network) {
       throw new ValidationError(
         `Key ${key.id} is for ${key.network}; this edge serves ${this.#network}`,
         { status: 422 },
       );
     }
-    const expectation = expectationFor(original.tx, key);
     if (expectation.signableInputs.size === 0) {
       throw new ValidationError(
         `No input of this PSBT carries a derivation of key ${key.id} (fingerprints ${
@@ -112,6 +134,10 @@ export class EdgeSignService {
     };
   }
 }
+
+/** How long the edge reuses a key's public data (fingerprints, public keys). */
+export const KEY_CACHE_TTL_MS = 30_000;
+const KEY_CACHE_MAX = 1_000;
 
 /**
  * Which inputs the key may sign and with which public keys: the derivation

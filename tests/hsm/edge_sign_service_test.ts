@@ -12,8 +12,10 @@ class EcdsaOnlyHolder implements HsmSigner {
   readonly kind = "ecdsa-only-kms";
   readonly capabilities: ReadonlySet<HsmCapability> = new Set(["ecdsa"]);
   calls = 0;
+  keyReads = 0;
   constructor(readonly key: HsmKey) {}
   getKey() {
+    this.keyReads++;
     return Promise.resolve(this.key);
   }
   signPsbt(): never {
@@ -65,7 +67,12 @@ Deno.test("taproot on an ECDSA-only key holder is a clear 422 and nothing is sen
       e instanceof ValidationError && e.status === 422 && /Schnorr/.test(e.message) &&
       e.extensions.missingCapability === "schnorr",
   );
+  await assert.rejects(
+    () => service.signPsbt("acme", { keyId: KEY.id, psbt, idempotencyKey: "kms-000003" }),
+    ValidationError,
+  );
   assert.equal(holder.calls, 0);
+  assert.equal(holder.keyReads, 1, "the key's public data is reused, not fetched per request");
 });
 
 Deno.test("a PSBT with no input of the key is a 422 before the holder is asked", async () => {
@@ -82,4 +89,5 @@ Deno.test("a PSBT with no input of the key is a 422 before the holder is asked",
     /No input of this PSBT carries a derivation of key/,
   );
   assert.equal(holder.calls, 0);
+  assert.equal(holder.keyReads, 2, "no input of the cached key: fetched again before refusing");
 });

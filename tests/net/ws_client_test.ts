@@ -126,6 +126,8 @@ Deno.test("ReconnectingWebSocket replaces a connection that stays silent past th
 
   peer.setSilent(true);
   await waitFor(() => ws.connections >= 2);
+  // The subscription follows the open: wait for it rather than race it.
+  await waitFor(() => peer.subscriptions() >= 2);
   assert.ok(peer.subscriptions() >= 2, "the new connection resubscribes");
   peer.setSilent(false);
   const before = ws.connections;
