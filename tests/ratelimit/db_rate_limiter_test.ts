@@ -119,7 +119,12 @@ dbTest("DbRateLimiter instances never over-grant under concurrent statements", a
   const decisions = await Promise.all(
     instances.flatMap((limiter) => Array.from({ length: 40 }, () => limiter.take("key:hot", rule))),
   );
-  assert.equal(decisions.filter((d) => d.allowed).length, 100);
+  const allowed = decisions.filter((d) => d.allowed).length;
+  assert.ok(allowed <= 100, `admitted ${allowed}: more than the bucket minted`);
+  // Leases err towards refusing (module doc): when the last tokens of the bucket
+  // land in a lease whose takes were already answered, they are not spent. Each
+  // instance can strand at most one partial lease.
+  assert.ok(allowed >= 100 - instances.length * 6, `admitted only ${allowed}`);
 });
 
 dbTest("DbRateLimiter makes about one round trip per leaseTokens requests", async (db) => {
