@@ -12,11 +12,15 @@ import { HSM_MIGRATIONS } from "./src/hsm_server/migrations/mod.ts";
 import { KeysService } from "./src/hsm_server/keys_service.ts";
 import { SignService } from "./src/hsm_server/sign_service.ts";
 import { SoftwareKeyStore } from "./src/hsm_server/signing/sealed_key_store.ts";
+import { OpenKeyCache } from "./src/hsm_server/signing/open_key_cache.ts";
 import { AuditLog } from "./src/audit/mod.ts";
 import { migrate, openDb } from "./src/db/mod.ts";
 import { createLogger } from "./src/obs/logger.ts";
 import { createHsmApp } from "./routes/hsm/app.ts";
 import { serveMtls } from "./routes/hsm/tls.ts";
+
+// Unsealed keys held at most; a busy HSM with more keys than this unseals the coldest again.
+const KEY_CACHE_MAX = 1_000;
 
 async function main(): Promise<number> {
   let config: HsmConfig;
@@ -43,9 +47,10 @@ async function main(): Promise<number> {
     const migration = await migrate(db, HSM_MIGRATIONS);
     if (migration.applied.length > 0) logger.info("migrations applied", { ...migration });
     const audit = new AuditLog(db);
+    const keyCache = new OpenKeyCache({ idleMs: config.keyCacheIdleMs, maxKeys: KEY_CACHE_MAX });
     const app = createHsmApp({
-      keys: new KeysService({ db, audit, store }),
-      signer: new SignService({ db, audit, store }),
+      keys: new KeysService({ db, audit, store, keyCache }),
+      signer: new SignService({ db, audit, store, keyCache }),
       logger,
       bodyLimitBytes: config.bodyLimitBytes,
     });
@@ -73,6 +78,7 @@ async function main(): Promise<number> {
     for (const [s, h] of handlers) Deno.removeSignalListener(s, h);
     logger.info("shutting down", { signal });
     await server.close(config.shutdownTimeoutMs);
+    keyCache.clear();
     logger.info("shutdown complete");
     return 0;
   } finally {

@@ -17,9 +17,10 @@ import { idempotency, type IdempotencyDeps } from "./_middleware/idempotency.ts"
 import { IDEMPOTENCY_KEY_HEADER } from "../src/idempotency/mod.ts";
 import type { EdgeSignService } from "../src/hsm/sign_service.ts";
 import type { HsmSigner } from "../src/hsm/signer.ts";
-import { UnavailableError, ValidationError } from "../src/errors/mod.ts";
+import { UnavailableError } from "../src/errors/mod.ts";
 import type { BitcoinNetwork } from "../src/bitcoin/network.ts";
 import { verifyMessage } from "../src/bitcoin/message.ts";
+import { parseDerivationPath } from "../src/bitcoin/derivation_path.ts";
 
 const KeyId = z.string().regex(/^hk_[0-9a-f]{24}$/, "not a key id");
 
@@ -45,7 +46,15 @@ const SignedPsbtSchema = z.object({
 const Path = z.union([
   z.array(z.number().int().min(0).max(0xffffffff)).max(16),
   z.string().regex(/^m(\/\d{1,10}['h]?){0,16}$/, "a BIP32 path such as m/84'/0'/0'/0/3"),
-]).default([]).transform((p) => (typeof p === "string" ? parsePath(p) : p));
+]).default([]).transform((p, ctx) => {
+  if (typeof p !== "string") return p;
+  try {
+    return parseDerivationPath(p);
+  } catch (err) {
+    ctx.addIssue({ code: "custom", message: (err as Error).message });
+    return z.NEVER;
+  }
+});
 
 const SignMessageBody = z.object({
   keyId: KeyId,
@@ -182,16 +191,4 @@ export function signingRoutes(deps: SigningRouteDeps) {
         return c.json({ valid: v.valid, format: v.format }, 200);
       },
     );
-}
-
-const HARDENED = 0x80000000;
-
-/** `m/84'/0'/0'/0/3` → indexes, hardened ones offset by 2^31. */
-function parsePath(path: string): number[] {
-  return path.split("/").slice(1).map((step) => {
-    const hardened = step.endsWith("'") || step.endsWith("h");
-    const n = Number(hardened ? step.slice(0, -1) : step);
-    if (n >= HARDENED) throw new ValidationError(`Invalid path: index ${n} is not below 2^31`);
-    return hardened ? n + HARDENED : n;
-  });
 }

@@ -12,7 +12,7 @@
  */
 import { sha256 } from "@noble/hashes/sha2.js";
 import { bytesToHex } from "@noble/hashes/utils.js";
-import type { Db, Queryable } from "../db/db.ts";
+import type { Db, Queryable, SqlParam } from "../db/db.ts";
 
 /** Hash that precedes the first row. */
 export const GENESIS_HASH: string = "0".repeat(64);
@@ -92,22 +92,45 @@ export class AuditLog {
    * @param entry what happened
    */
   async append(tx: Queryable, entry: AuditEntry): Promise<AuditRecord> {
+    const [record] = await this.appendMany(tx, [entry]);
+    return record!;
+  }
+
+  /**
+   * Append several entries, in order, inside the caller's transaction: one
+   * lock, one read of the head and one insert, however many entries (the
+   * HSM's group commit writes a batch of signatures this way).
+   *
+   * @param tx an open transaction
+   * @param entries what happened, oldest first
+   */
+  async appendMany(tx: Queryable, entries: readonly AuditEntry[]): Promise<AuditRecord[]> {
+    if (entries.length === 0) return [];
     await tx.query("SELECT pg_advisory_xact_lock($1)", [AUDIT_LOCK_ID]);
     const [head] = await tx.query<{ seq: bigint; hash: string }>(
       "SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1",
     );
-    const seq = (head?.seq ?? 0n) + 1n;
-    const prevHash = head?.hash ?? GENESIS_HASH;
+    let seq = head?.seq ?? 0n;
+    let prevHash = head?.hash ?? GENESIS_HASH;
     // Millisecond precision: what JavaScript dates carry, so the hash is reproducible.
     const at = new Date(Math.floor(Date.now()));
-    const record = { ...entry, details: entry.details ?? {}, seq, at, prevHash, hash: "" };
-    record.hash = hashRecord(record);
-    await tx.query(
-      `INSERT INTO audit_log (seq, at, actor, tenant, action, target, outcome, request_id, details, prev_hash, hash)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb, $10, $11)`,
-      [
-        seq,
-        at,
+    const records: AuditRecord[] = [];
+    const params: SqlParam[] = [];
+    const rows: string[] = [];
+    for (const entry of entries) {
+      seq += 1n;
+      const record = { ...entry, details: entry.details ?? {}, seq, at, prevHash, hash: "" };
+      record.hash = hashRecord(record);
+      prevHash = record.hash;
+      records.push(record);
+      const n = params.length;
+      // Placeholders in a plain VALUES list take the target columns' types; details is JSON text.
+      rows.push(
+        `(${Array.from({ length: 11 }, (_, i) => `$${n + i + 1}${i === 8 ? "::jsonb" : ""}`)})`,
+      );
+      params.push(
+        record.seq,
+        record.at,
         record.actor,
         record.tenant,
         record.action,
@@ -115,11 +138,16 @@ export class AuditLog {
         record.outcome,
         record.requestId,
         JSON.stringify(record.details),
-        prevHash,
+        record.prevHash,
         record.hash,
-      ],
+      );
+    }
+    await tx.query(
+      `INSERT INTO audit_log (seq, at, actor, tenant, action, target, outcome, request_id, details, prev_hash, hash)
+       VALUES ${rows.join(", ")}`,
+      params,
     );
-    return record;
+    return records;
   }
 
   /**

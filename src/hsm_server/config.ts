@@ -53,6 +53,7 @@ const hsmEnvSchema = z.object({
   HSM_LOG_LEVEL: z.enum(["debug", "info", "warn", "error"]).default("info"),
   HSM_BODY_LIMIT_BYTES: int(1024, 16 * 1024 * 1024).default(4 * 1024 * 1024),
   HSM_SHUTDOWN_TIMEOUT_MS: int(0, 120_000).default(10_000),
+  HSM_KEY_CACHE_IDLE_MS: int(0, 3_600_000).default(60_000),
 });
 
 /** Names of every environment variable the HSM reads. */
@@ -76,6 +77,8 @@ export interface HsmConfig {
   logLevel: "debug" | "info" | "warn" | "error";
   bodyLimitBytes: number;
   shutdownTimeoutMs: number;
+  /** How long an unsealed key stays in memory after its last use; 0 unseals per request. */
+  keyCacheIdleMs: number;
 }
 
 /**
@@ -122,5 +125,6 @@ export function loadHsmConfig(env: Readonly<Record<string, string | undefined>>)
     logLevel: e.HSM_LOG_LEVEL,
     bodyLimitBytes: e.HSM_BODY_LIMIT_BYTES,
     shutdownTimeoutMs: e.HSM_SHUTDOWN_TIMEOUT_MS,
+    keyCacheIdleMs: e.HSM_KEY_CACHE_IDLE_MS,
   });
 }

@@ -78,6 +78,9 @@ interface VersionRow {
   created_at: Date;
 }
 
+/** A version row as `json_build_object` renders it: the timestamp is a string. */
+type JsonVersionRow = Omit<VersionRow, "created_at"> & { created_at: string };
+
 /** A new key id. */
 export function newKeyId(): string {
   const bytes = crypto.getRandomValues(new Uint8Array(12));
@@ -142,19 +145,25 @@ export class KeyRepo {
    * @param lock `FOR UPDATE`, inside a transaction that will change it
    */
   async get(tenant: string, owner: string, id: string, lock = false): Promise<KeyRecord | null> {
-    const [row] = await this.#db.query<KeyRow>(
-      `SELECT * FROM hsm_keys WHERE tenant = $1 AND owner = $2 AND id = $3${
-        lock ? " FOR UPDATE" : ""
+    // One round trip: the signing path reads the key on every request.
+    const [row] = await this.#db.query<KeyRow & { versions: JsonVersionRow[] }>(
+      `SELECT k.*, coalesce((
+         SELECT json_agg(json_build_object(
+           'key_id', v.key_id, 'version', v.version, 'status', v.status,
+           'fingerprint', v.fingerprint, 'public_key_hex', v.public_key_hex, 'xpub', v.xpub,
+           'store_kind', v.store_kind, 'created_at', v.created_at) ORDER BY v.version)
+         FROM hsm_key_versions v WHERE v.key_id = k.id), '[]'::json) AS versions
+       FROM hsm_keys k WHERE k.tenant = $1 AND k.owner = $2 AND k.id = $3${
+        lock ? " FOR UPDATE OF k" : ""
       }`,
       [tenant, owner, id],
     );
     if (row === undefined) return null;
-    const versions = await this.#db.query<VersionRow>(
-      `SELECT key_id, version, status, fingerprint, public_key_hex, xpub, store_kind, created_at
-       FROM hsm_key_versions WHERE key_id = $1 ORDER BY version`,
-      [id],
+    const { versions, ...key } = row;
+    return this.#record(
+      key,
+      versions.map((v) => ({ ...v, created_at: new Date(v.created_at) })),
     );
-    return this.#record(row, versions);
   }
 
   /** Every key of `owner`, oldest first (at most 500). */

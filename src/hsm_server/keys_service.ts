@@ -19,6 +19,7 @@ import {
 } from "./key_repo.ts";
 import type { KeyStore } from "./signing/key_store.ts";
 import { generateKeyMaterial, openKey } from "./signing/key_material.ts";
+import type { OpenKeyCache } from "./signing/open_key_cache.ts";
 import { compilePolicy, parseSigningPolicy, policyToJson } from "./policy/policy.ts";
 
 /** Who is asking: the client certificate's tenant and the edge-side owner. */
@@ -38,6 +39,8 @@ export interface KeysServiceOptions {
   db: Db;
   audit: AuditLog;
   store: KeyStore;
+  /** The signing path's opened keys, dropped here when a status changes. */
+  keyCache?: OpenKeyCache;
 }
 
 /** Create, read, rotate and govern keys. */
@@ -45,12 +48,14 @@ export class KeysService {
   readonly #db: Db;
   readonly #audit: AuditLog;
   readonly #store: KeyStore;
+  readonly #keyCache: OpenKeyCache | undefined;
 
-  /** @param options database, audit log and the sealing key store */
+  /** @param options database, audit log, the sealing key store and the open-key cache */
   constructor(options: KeysServiceOptions) {
     this.#db = options.db;
     this.#audit = options.audit;
     this.#store = options.store;
+    this.#keyCache = options.keyCache;
   }
 
   /**
@@ -162,6 +167,8 @@ export class KeysService {
         details: { status: change.status, version: change.version ?? null },
       });
     });
+    // After the commit: a sign waiting on the key's row lock then reads the new status.
+    this.#keyCache?.evict(id, change.version);
     return await this.get(caller, id);
   }
 

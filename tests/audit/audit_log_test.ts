@@ -64,3 +64,16 @@ dbTest("AuditLog appends from concurrent transactions form one chain", async (db
   const v = await log.verify();
   assert.ok(v.ok && v.checked === 8);
 });
+
+dbTest("AuditLog.appendMany() chains a batch in order after the existing head", async (db) => {
+  const log = new AuditLog(db);
+  await log.record(entry(0));
+  const batch = await db.transaction((tx) => log.appendMany(tx, [entry(1), entry(2), entry(3)]));
+  assert.deepEqual(batch.map((r) => r.seq), [2n, 3n, 4n]);
+  assert.equal(batch[1]!.prevHash, batch[0]!.hash);
+  assert.deepEqual(await db.transaction((tx) => log.appendMany(tx, [])), []);
+  await log.record(entry(4));
+  assert.deepEqual(await log.verify(), { ok: true, checked: 5, headSeq: "5" });
+  const listed = await log.list("t1", { limit: 10 });
+  assert.deepEqual(listed.map((r) => r.target), ["key_4", "key_3", "key_2", "key_1", "key_0"]);
+});

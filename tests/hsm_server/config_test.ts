@@ -18,6 +18,9 @@ Deno.test("loadHsmConfig: defaults, allowlist map, PGlite under the HSM data dir
   assert.equal(c.port, 8443);
   assert.deepEqual([...c.allowlist], [["edge", "acme"], ["edge-2", "beta"]]);
   assert.deepEqual(c.db, { kind: "pglite", dataDir: "./data/hsm/pglite" });
+  assert.equal(c.keyCacheIdleMs, 60_000);
+  assert.equal(loadHsmConfig({ ...BASE, HSM_KEY_CACHE_IDLE_MS: "0" }).keyCacheIdleMs, 0);
+  assert.throws(() => loadHsmConfig({ ...BASE, HSM_KEY_CACHE_IDLE_MS: "-5" }), ConfigError);
   assert.ok(Object.isFrozen(c));
 });
 

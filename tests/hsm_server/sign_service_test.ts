@@ -1,7 +1,8 @@
 /**
  * The HSM's key and signing services on a real database (PGlite, and
  * PostgreSQL when DATABASE_URL_TEST is set): idempotency, status, usage,
- * policy denials audited, and "no audit, no signature".
+ * policy denials audited, "no audit, no signature", and concurrent requests
+ * of one key group-committed.
  */
 import assert from "node:assert/strict";
 import { base64 } from "@scure/base";
@@ -14,6 +15,7 @@ import { AuditLog } from "../../src/audit/mod.ts";
 import { KeysService } from "../../src/hsm_server/keys_service.ts";
 import { SignService } from "../../src/hsm_server/sign_service.ts";
 import { SoftwareKeyStore } from "../../src/hsm_server/signing/sealed_key_store.ts";
+import { OpenKeyCache } from "../../src/hsm_server/signing/open_key_cache.ts";
 import { verifyInputSignatures } from "../../src/bitcoin/signatures.ts";
 import { PSBT_TX_OPTS } from "../../src/bitcoin/psbt_parse.ts";
 import { ConflictError, PolicyViolationError, ValidationError } from "../../src/errors/mod.ts";
@@ -39,8 +41,10 @@ function hsmTest(name: string, fn: (t: Awaited<ReturnType<typeof setup>>) => Pro
 async function setup(db: TestDb) {
   const store = new SoftwareKeyStore(crypto.getRandomValues(new Uint8Array(32)));
   const audit = new AuditLog(db);
-  const keys = new KeysService({ db, audit, store });
-  const signer = new SignService({ db, audit, store });
+  // As hsm_main.ts wires them: one cache of opened keys shared by both services.
+  const keyCache = new OpenKeyCache({ idleMs: 60_000, maxKeys: 16 });
+  const keys = new KeysService({ db, audit, store, keyCache });
+  const signer = new SignService({ db, audit, store, keyCache });
   const key = await keys.create(CALLER, {
     label: "hot",
     kind: "bip32",
@@ -55,7 +59,7 @@ async function setup(db: TestDb) {
         [action, outcome],
       ))[0]!.n,
     );
-  return { db, keys, signer, key, xpub: key.versions[0]!.xpub!, count };
+  return { db, keys, signer, keyCache, key, xpub: key.versions[0]!.xpub!, count };
 }
 
 hsmTest("signs every input of the key (P2WPKH, P2SH-P2WPKH, P2PKH, P2TR) once", async (t) => {
@@ -179,3 +183,76 @@ hsmTest("keys are scoped to tenant and owner", async (t) => {
   await assert.rejects(() => t.keys.get({ ...CALLER, tenant: "beta" }, t.key.id), /not found/i);
   assert.equal((await t.keys.list({ ...CALLER, owner: "other" })).length, 0);
 });
+
+hsmTest(
+  "concurrent requests of one key: the batch's velocity adds up, a denial spares the rest",
+  async (t) => {
+    // 52 000 sat per request (pay + fee): two fit under 120 000 in 24 h, the third does not.
+    await t.keys.setPolicy(CALLER, t.key.id, { ...POLICY, maxAmountPer24hSats: "120000" });
+    const psbts = [1, 2, 3].map((salt) => keyPsbt(t.xpub, ["p2wpkh"], { salt }).psbt);
+    const results = await Promise.allSettled(
+      psbts.map((psbt, i) =>
+        t.signer.signPsbt({ ...CALLER, requestId: `req-c${i}` }, {
+          keyId: t.key.id,
+          psbt,
+          idempotencyKey: `k-conc-${i}`,
+        })
+      ),
+    );
+    assert.deepEqual(results.map((r) => r.status), ["fulfilled", "fulfilled", "rejected"]);
+    const denied = (results[2] as PromiseRejectedResult).reason;
+    assert.ok(denied instanceof PolicyViolationError);
+    assert.deepEqual(
+      (denied.extensions.rules as { rule: string }[]).map((r) => r.rule),
+      ["max-amount-per-24h"],
+    );
+    assert.equal(await t.count("sign.psbt"), 2);
+    assert.equal(await t.count("sign.psbt", "denied"), 1);
+    const velocity = await t.db.query<{ request_id: string }>(
+      "SELECT request_id FROM hsm_velocity ORDER BY id",
+    );
+    assert.deepEqual(velocity.map((v) => v.request_id), ["req-c0", "req-c1"]);
+    const verified = await new AuditLog(t.db).verify();
+    assert.equal(verified.ok, true, JSON.stringify(verified));
+  },
+);
+
+hsmTest(
+  "one idempotency key twice at once signs once; with another request it is a 409",
+  async (t) => {
+    const p = keyPsbt(t.xpub, ["p2wpkh"], { salt: 7 });
+    const other = keyPsbt(t.xpub, ["p2wpkh"], { salt: 8 });
+    const req = { keyId: t.key.id, psbt: p.psbt, idempotencyKey: "k-twice" };
+    const [a, b, c] = await Promise.allSettled([
+      t.signer.signPsbt(CALLER, req),
+      t.signer.signPsbt(CALLER, req),
+      t.signer.signPsbt(CALLER, { ...req, psbt: other.psbt }),
+    ]);
+    assert.equal(a.status, "fulfilled");
+    assert.deepEqual(b, a);
+    assert.equal(c.status, "rejected");
+    assert.ok(c.reason instanceof ConflictError);
+    assert.equal(c.reason.code, "idempotency-key-reused");
+    assert.equal(await t.count("sign.psbt"), 1);
+    const [r] = await t.db.query<{ n: bigint }>("SELECT count(*) AS n FROM hsm_requests");
+    assert.equal(r!.n, 1n);
+  },
+);
+
+hsmTest(
+  "an opened key is kept for the next request and dropped when its status changes",
+  async (t) => {
+    assert.equal(t.keyCache.size, 0);
+    const p = keyPsbt(t.xpub, ["p2wpkh"]);
+    await t.signer.signPsbt(CALLER, { keyId: t.key.id, psbt: p.psbt, idempotencyKey: "k-cache-1" });
+    assert.equal(t.keyCache.size, 1);
+    await t.keys.setStatus(CALLER, t.key.id, { status: "signing-disabled" });
+    assert.equal(t.keyCache.size, 0);
+    await assert.rejects(
+      () =>
+        t.signer.signPsbt(CALLER, { keyId: t.key.id, psbt: p.psbt, idempotencyKey: "k-cache-2" }),
+      ConflictError,
+    );
+    assert.equal(t.keyCache.size, 0);
+  },
+);

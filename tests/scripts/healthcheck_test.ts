@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { probe } from "../../scripts/healthcheck.ts";
+import { probe, probeTcp } from "../../scripts/healthcheck.ts";
 
 Deno.test("probe() is 0 when /healthz answers 2xx and 1 otherwise", async () => {
   let status = 200;
@@ -23,4 +23,14 @@ Deno.test("probe() is 1 when nothing listens", async () => {
   const port = String(listener.addr.port);
   listener.close();
   assert.equal(await probe(port, 1000), 1);
+});
+
+Deno.test("probeTcp() is 0 while a listener accepts and 1 once it is gone", async () => {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = String(listener.addr.port);
+  const accepted = listener.accept().then((c) => c.close());
+  assert.equal(await probeTcp(port), 0);
+  await accepted;
+  listener.close();
+  assert.equal(await probeTcp(port, 1000), 1);
 });

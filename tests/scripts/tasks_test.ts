@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import denoJson from "../../deno.json" with { type: "json" };
 import { loadConfig } from "../../src/config/mod.ts";
 import { flagsFor } from "../../scripts/start.ts";
+import { loadHsmConfig } from "../../src/hsm_server/config.ts";
 
 const ROOT = new URL("../../", import.meta.url).pathname;
 const TASKS: Record<string, string> = denoJson.tasks;
@@ -17,6 +18,7 @@ const UNSCOPED_ENV = new Set([
   "data-key:rotate",
   "pki:dev",
   "hsm",
+  "compile:hsm",
   "test",
 ]);
 
@@ -110,4 +112,26 @@ Deno.test("dev runs the edge and the HSM through the launcher, itself with env a
   const source = await Deno.readTextFile(new URL("../../scripts/dev.ts", import.meta.url));
   assert.match(source, /"hsm_main\.ts"/);
   assert.match(source, /launch\("main\.ts", vars\.edge\)/);
+});
+
+Deno.test("Dockerfile.hsm runs the launcher as `deno task hsm` does, on the image's config", async () => {
+  const dockerfile = await Deno.readTextFile(`${ROOT}Dockerfile.hsm`);
+  const edge = await Deno.readTextFile(`${ROOT}Dockerfile`);
+  assert.deepEqual(execForm(dockerfile, "CMD"), (TASKS.hsm ?? "").split(" "));
+  assert.equal(dockerfile.match(/^FROM .+$/m)?.[0], edge.match(/^FROM .+$/m)?.[0]);
+  const env = Object.fromEntries(
+    [...(dockerfile.match(/^ENV (.+)$/m)?.[1] ?? "").matchAll(/(\w+)=(\S+)/g)].map((m) => [
+      m[1],
+      m[2],
+    ]),
+  );
+  // The allowlist is the deployer's to give; the rest is the image's.
+  const flags = flagsFor(loadHsmConfig({ ...env, HSM_CLIENT_ALLOWLIST: "edge=acme" }), "run");
+  assert.ok(flags.includes("--allow-net=0.0.0.0:8443"), flags.join(" "));
+  assert.ok(flags.includes("--allow-write=/app/data"), flags.join(" "));
+  assert.match(dockerfile, /^EXPOSE 8443$/m);
+  const check = execForm(dockerfile, "HEALTHCHECK");
+  assert.deepEqual(check.slice(-2), ["scripts/healthcheck.ts", "tcp"]);
+  for (const word of check.filter((w) => w.startsWith("--allow-"))) assert.ok(word.includes("="));
+  assert.ok(TASKS["compile:hsm"]?.includes("compile hsm_main.ts --output dist/anya-hsm"));
 });

@@ -14,6 +14,12 @@ import { BITCOIN_NETWORKS, type BitcoinNetwork } from "../../bitcoin/network.ts"
 export const MAX_POLICY_ADDRESSES = 1000;
 /** Most descriptors in a destination allowlist. */
 export const MAX_POLICY_DESCRIPTORS = 20;
+/**
+ * Most scripts the destination descriptors may expand to, together. Each is a
+ * BIP32 derivation (milliseconds in JavaScript) when the policy is compiled;
+ * the bound keeps a policy change to seconds.
+ */
+export const MAX_POLICY_DERIVED_SCRIPTS = 2000;
 /** Range expanded for a ranged descriptor without one: indexes 0..999 (both ends inclusive). */
 export const DEFAULT_DESCRIPTOR_RANGE: readonly [number, number] = Object.freeze([0, 999]);
 /** BIP143/legacy SIGHASH_ALL. */
@@ -56,6 +62,22 @@ const rangeSchema = z
     `Range covers more than ${MAX_RANGE_SIZE} indexes`,
   );
 
+/** Scripts a descriptor list expands to: a range's size for ranged ones (a `*` step), else 1. */
+function derivedScripts(
+  list: readonly { descriptor: string; range?: [number, number] | undefined }[],
+): number {
+  let total = 0;
+  for (const { descriptor, range } of list) {
+    if (!descriptor.includes("*")) {
+      total += 1;
+      continue;
+    }
+    const [start, end] = range ?? DEFAULT_DESCRIPTOR_RANGE;
+    total += end - start + 1;
+  }
+  return total;
+}
+
 /**
  * A key's signing policy as stored and submitted (JSON). Amounts are decimal
  * strings of satoshis and come out as `bigint`; absent limits do not apply,
@@ -81,7 +103,10 @@ export const SigningPolicySchema: z.ZodType<SigningPolicy, SigningPolicyJson> = 
     descriptors: z.array(z.strictObject({
       descriptor: z.string().min(1).max(8192),
       range: rangeSchema.optional(),
-    })).max(MAX_POLICY_DESCRIPTORS).optional(),
+    })).max(MAX_POLICY_DESCRIPTORS).refine(
+      (list) => derivedScripts(list) <= MAX_POLICY_DERIVED_SCRIPTS,
+      `Ranged descriptors expand to more than ${MAX_POLICY_DERIVED_SCRIPTS} scripts in all`,
+    ).optional(),
   }).optional(),
   maxFeeRateSatPerVb: z.number().min(0).max(MAX_POLICY_FEE_RATE_SAT_PER_VB).optional(),
   maxFeeSats: satsString.optional(),

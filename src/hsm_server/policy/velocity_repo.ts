@@ -39,6 +39,8 @@ const VELOCITY_LOCK_NAMESPACE = 0x68736d76;
 /** Spend history of HSM keys. */
 export class VelocityRepo {
   readonly #db: Queryable;
+  // Keys this repo's transaction already holds the lock of: retaking it is a wasted round trip.
+  readonly #locked = new Set<string>();
 
   /**
    * Work on `db`.
@@ -94,17 +96,52 @@ export class VelocityRepo {
   }
 
   /**
+   * Record several signed requests of one key at once (a group commit's batch).
+   *
+   * @param keyId the key
+   * @param rows amount and request id of each
+   */
+  async recordMany(
+    keyId: string,
+    rows: readonly { amountSats: bigint; requestId: string }[],
+  ): Promise<void> {
+    assertKeyId(keyId);
+    for (const r of rows) {
+      if (typeof r.amountSats !== "bigint" || r.amountSats < 0n) {
+        throw new RangeError("Invalid amountSats: expected a bigint ≥ 0");
+      }
+      if (typeof r.requestId !== "string" || r.requestId === "") {
+        throw new TypeError("Invalid requestId: expected a non-empty string");
+      }
+    }
+    if (rows.length === 0) return;
+    await this.lock(keyId);
+    const params: (string | bigint)[] = [keyId];
+    const values = rows.map((r) => {
+      params.push(r.amountSats, r.requestId);
+      return `($1, $${params.length - 1}, $${params.length})`;
+    });
+    await this.#db.query(
+      `INSERT INTO hsm_velocity (key_id, amount_sats, request_id) VALUES ${values.join(", ")}`,
+      params,
+    );
+  }
+
+  /**
    * Take the key's transaction-scoped lock (re-entrant; `spentSince` and
-   * `record` take it themselves).
+   * `record` take it themselves). The signing path takes it first, so it
+   * also serialises idempotency checks and status reads of the key.
    *
    * @param keyId the key
    */
   async lock(keyId: string): Promise<void> {
     assertKeyId(keyId);
+    if (this.#locked.has(keyId)) return;
     await this.#db.query("SELECT pg_advisory_xact_lock($1::int4, hashtext($2))", [
       VELOCITY_LOCK_NAMESPACE,
       keyId,
     ]);
+    this.#locked.add(keyId);
   }
 
   /**

@@ -16,7 +16,7 @@ import { ValidationError } from "../../errors/app_error.ts";
 import { psbtPrevout } from "../../bitcoin/signatures.ts";
 import { classifyScript } from "../../bitcoin/script_type.ts";
 import type { SigningKey } from "./key_material.ts";
-import { formatDerivationPath } from "./derivation_path.ts";
+import { formatDerivationPath } from "../../bitcoin/derivation_path.ts";
 
 type TxInput = ReturnType<Transaction["getInput"]>;
 

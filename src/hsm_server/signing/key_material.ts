@@ -27,7 +27,7 @@ import { sha256 } from "@noble/hashes/sha2.js";
 import { ripemd160 } from "@noble/hashes/legacy.js";
 import type { BitcoinNetwork } from "../../bitcoin/network.ts";
 import { assertNetwork } from "../../bitcoin/address.ts";
-import { assertDerivationPath } from "./derivation_path.ts";
+import { assertDerivationPath } from "../../bitcoin/derivation_path.ts";
 
 /** The two kinds of key the HSM holds. */
 export type KeyKind = "bip32" | "single";
@@ -326,6 +326,8 @@ class Bip32Key extends BaseKey {
   readonly #master: HDKey;
   readonly #xpub: string;
   readonly #parents = new Map<string, HDKey>();
+  // Public keys by path: public data, and ownership checks ask for the same leaves each request.
+  readonly #publicLeaves = new Map<string, Uint8Array>();
 
   constructor(chainCode: Uint8Array, privateKey: Uint8Array, network: BitcoinNetwork) {
     // HDKey copies both buffers, so the caller's material can be zeroed independently.
@@ -350,10 +352,17 @@ class Bip32Key extends BaseKey {
   }
 
   protected derivePublic(path: readonly number[]): Uint8Array {
-    return this.#withChild(path, (child) => child.publicKey);
+    const id = pathKey(path, path.length);
+    const known = this.#publicLeaves.get(id);
+    if (known !== undefined) return Uint8Array.from(known);
+    const derived = this.#withChild(path, (child) => child.publicKey);
+    if (this.#publicLeaves.size >= MAX_CACHED_PUBLIC_KEYS) this.#publicLeaves.clear();
+    this.#publicLeaves.set(id, Uint8Array.from(derived));
+    return derived;
   }
 
   protected wipe(): void {
+    this.#publicLeaves.clear();
     this.#clearParents();
     this.#master.wipePrivateData();
   }
@@ -404,6 +413,8 @@ class Bip32Key extends BaseKey {
 
 /** Parent nodes a {@linkcode Bip32Key} keeps (see `#withChild`). */
 const MAX_CACHED_PARENTS = 256;
+/** Derived public keys a {@linkcode Bip32Key} keeps. */
+const MAX_CACHED_PUBLIC_KEYS = 4096;
 
 function picked(bytes: Uint8Array | null): Uint8Array {
   if (bytes === null) throw new Error("BIP32 derivation lost its key");

@@ -5,7 +5,7 @@
  *
  * @module
  */
-export * from "./derivation_path.ts";
+export * from "../../bitcoin/derivation_path.ts";
 export * from "./key_material.ts";
 export * from "./psbt_signer.ts";
 export * from "./digest_signer.ts";

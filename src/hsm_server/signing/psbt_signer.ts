@@ -11,7 +11,7 @@
  *   entry with no leaf hashes is the internal key (key path). Script paths are
  *   never signed here.
  * - ECDSA (legacy, BIP143 segwit v0, P2SH-P2WPKH): RFC 6979 nonces and low-S
- *   (BIP146), produced by `@scure/btc-signer`'s `signIdx`.
+ *   (BIP146) by `@noble/curves`, over the digests `@scure/btc-signer` computes.
  * - BIP341 key path: the internal secret tweaked with
  *   `t = hash_TapTweak(P ‖ merkle_root)` (`taproot_tweak_seckey`), then
  *   BIP340 over the BIP341 signature message, with fresh `aux_rand`.
@@ -29,26 +29,33 @@
  *
  * All-or-nothing: every owned input is checked (BIP174 signer checks,
  * sighash policy, key present in the script) before any private key is
- * derived; signing happens on a copy, each new signature is verified
- * independently, and only then is the copy returned. The caller's
- * `Transaction` is never modified.
+ * derived; signing happens on a copy, each new signature is verified against
+ * its digest and public key before it enters the copy (a fault must not leak
+ * a key), and only then is the copy returned. The caller's `Transaction` is
+ * never modified. The edge verifies again, independently, from the PSBT.
  *
  * @module
  */
-import { getInputType, Script, SigHash, Transaction } from "@scure/btc-signer";
+import { getInputType, OutScript, Script, SigHash, Transaction } from "@scure/btc-signer";
 import { taprootTweakPrivKey } from "@scure/btc-signer/utils.js";
-import { schnorr } from "@noble/curves/secp256k1.js";
+import { schnorr, secp256k1 } from "@noble/curves/secp256k1.js";
 import { base64, hex } from "@scure/base";
 import { PolicyViolationError, ValidationError } from "../../errors/app_error.ts";
 import type { BitcoinNetwork } from "../../bitcoin/network.ts";
 import { assertNetwork } from "../../bitcoin/address.ts";
 import { assertSignable } from "../../bitcoin/signing_check.ts";
-import { psbtPrevout, verifyInputSignatures } from "../../bitcoin/signatures.ts";
-import { type PrevOut, TAPROOT_HASH_TYPES, taprootSighash } from "../../bitcoin/sighash.ts";
+import { psbtPrevout } from "../../bitcoin/signatures.ts";
+import {
+  legacySighash,
+  type PrevOut,
+  segwitV0Sighash,
+  TAPROOT_HASH_TYPES,
+  taprootSighash,
+} from "../../bitcoin/sighash.ts";
 import { type PsbtResult, psbtVersionOf } from "../../bitcoin/psbt_ops.ts";
 import { classifyScript } from "../../bitcoin/script_type.ts";
 import type { SigningKey } from "./key_material.ts";
-import { formatDerivationPath } from "./derivation_path.ts";
+import { formatDerivationPath } from "../../bitcoin/derivation_path.ts";
 import { bytesEqual, type Candidate, hash160, ownership } from "./_psbt_ownership.ts";
 import { AUX_RAND_BYTES } from "./digest_signer.ts";
 
@@ -209,7 +216,6 @@ export function signPsbt(
     if (plan.scheme === "ecdsa") signEcdsa(out, plan, key);
     else signTaprootKeyPath(out, plan, key, options.auxRand);
   }
-  for (const plan of plans) selfCheck(out, plan);
 
   return {
     tx: out,
@@ -326,14 +332,41 @@ function scriptHasKey(input: TxInput, publicKey: Uint8Array): boolean {
   );
 }
 
+/**
+ * ECDSA over the legacy or BIP143 digest of the input's script (for P2WPKH,
+ * BIP143's P2PKH scriptCode), RFC 6979 nonce, low-S, DER + sighash byte: what
+ * `signIdx` does, without it re-deriving the public key the plan already
+ * holds and `planInput` already matched to the script.
+ */
 function signEcdsa(tx: Transaction, plan: Plan, key: SigningKey): void {
+  const input = tx.getInput(plan.input);
+  const type = getInputType(input, tx.opts.allowLegacyWitnessUtxo);
+  let digest: Uint8Array;
+  if (type.txType === "legacy") {
+    digest = legacySighash(tx, plan.input, type.lastScript, plan.sighashType);
+  } else if (type.txType === "segwit") {
+    const prev = psbtPrevout(input);
+    if (prev === null) throw new Error(`Input ${plan.input} lost its UTXO after the signer checks`);
+    const scriptCode = type.last.type === "wpkh"
+      ? OutScript.encode({ type: "pkh", hash: type.last.hash })
+      : type.lastScript;
+    digest = segwitV0Sighash(tx, plan.input, scriptCode, prev.amountSats, plan.sighashType);
+  } else {
+    throw new Error(`Input ${plan.input}: ${type.txType} inputs are not signed with ECDSA`);
+  }
   const privateKey = key.privateKeyAt(plan.path);
+  let der: Uint8Array;
   try {
-    // signIdx: legacy or BIP143 digest by script type, RFC 6979, low-S, DER + sighash byte.
-    tx.signIdx(privateKey, plan.input, [plan.sighashType]);
+    der = secp256k1.sign(digest, privateKey, { prehash: false, lowS: true, format: "der" });
   } finally {
     privateKey.fill(0);
   }
+  // A faulty ECDSA signature can leak the key: check it before it enters the PSBT.
+  const opts = { prehash: false, lowS: true, format: "der" } as const;
+  if (!secp256k1.verify(der, digest, plan.publicKey, opts)) throw selfCheckFailed(plan.input);
+  tx.updateInput(plan.input, {
+    partialSig: [[plan.publicKey, Uint8Array.of(...der, plan.sighashType)]],
+  }, true);
 }
 
 function signTaprootKeyPath(
@@ -365,6 +398,7 @@ function signTaprootKeyPath(
     tweaked?.fill(0);
     aux.fill(0);
   }
+  if (!schnorr.verify(signature, digest, outputKey)) throw selfCheckFailed(plan.input);
   // BIP341: SIGHASH_DEFAULT signatures are 64 bytes; any other type is appended.
   const tapKeySig = plan.sighashType === SigHash.DEFAULT
     ? signature
@@ -386,20 +420,9 @@ function taprootPrevouts(tx: Transaction, index: number, type: number): PrevOut[
   });
 }
 
-/** Verify the new signature independently; a failure aborts the whole request. */
-function selfCheck(tx: Transaction, plan: Plan): void {
-  const report = verifyInputSignatures(tx, plan.input);
-  const pubkeyHex = hex.encode(plan.publicKey);
-  const check = report.signatures.find((s) =>
-    plan.scheme === "ecdsa"
-      ? s.source === "partial_sig" && s.pubkeyHex === pubkeyHex
-      : s.source === "tap_key_sig"
-  );
-  const ok = check !== undefined && check.status === "valid" && check.lowS !== false &&
-    check.sighashType === plan.sighashType;
-  if (!ok) {
-    throw new Error(`signPsbt(): the new signature on input ${plan.input} failed its self-check`);
-  }
+/** A fresh signature that does not verify is a fault (bad RNG, bit flip): sign nothing. */
+function selfCheckFailed(input: number): Error {
+  return new Error(`signPsbt(): the new signature on input ${input} failed its self-check`);
 }
 
 function isFinal(input: TxInput): boolean {

@@ -10,6 +10,7 @@ import {
   compilePolicy,
   evaluatePolicy,
   MAX_POLICY_ADDRESSES,
+  MAX_POLICY_DERIVED_SCRIPTS,
   MAX_POLICY_DESCRIPTORS,
   parseSigningPolicy,
   type PolicyDecision,
@@ -216,6 +217,18 @@ Deno.test("SigningPolicySchema refuses unknown fields, bad amounts and oversized
     [
       "range over 1000 indexes",
       { ...BASE, destinations: { descriptors: [{ descriptor: "x", range: [0, 1000] }] } },
+    ],
+    [
+      "ranged descriptors expanding to more than MAX_POLICY_DERIVED_SCRIPTS scripts",
+      {
+        ...BASE,
+        destinations: {
+          descriptors: Array.from(
+            { length: MAX_POLICY_DERIVED_SCRIPTS / 1000 + 1 },
+            () => ({ descriptor: "wpkh(xpub/0/*)" }),
+          ),
+        },
+      },
     ],
   ];
   for (const [label, input] of bad) {

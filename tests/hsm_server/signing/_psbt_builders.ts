@@ -6,7 +6,7 @@ import { p2pkh, p2sh, p2tr, p2wpkh, RawTx, Transaction } from "@scure/btc-signer
 import { hex } from "@scure/base";
 import { PSBT_TX_OPTS } from "../../../src/bitcoin/psbt_parse.ts";
 import type { SigningKey } from "../../../src/hsm_server/signing/key_material.ts";
-import { HARDENED_OFFSET } from "../../../src/hsm_server/signing/derivation_path.ts";
+import { HARDENED_OFFSET } from "../../../src/bitcoin/derivation_path.ts";
 
 /** Hardened index `i'`. */
 export const h = (i: number): number => HARDENED_OFFSET + i;

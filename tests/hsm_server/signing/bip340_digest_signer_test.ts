@@ -16,7 +16,7 @@ import {
   openKey,
   type SigningKey,
 } from "../../../src/hsm_server/signing/key_material.ts";
-import { HARDENED_OFFSET } from "../../../src/hsm_server/signing/derivation_path.ts";
+import { HARDENED_OFFSET } from "../../../src/bitcoin/derivation_path.ts";
 
 interface Vector {
   index: number;

@@ -16,10 +16,7 @@ import {
   openKey,
   SINGLE_MATERIAL_BYTES,
 } from "../../../src/hsm_server/signing/key_material.ts";
-import {
-  formatDerivationPath,
-  HARDENED_OFFSET,
-} from "../../../src/hsm_server/signing/derivation_path.ts";
+import { formatDerivationPath, HARDENED_OFFSET } from "../../../src/bitcoin/derivation_path.ts";
 import { BITCOIN_NETWORKS } from "../../../src/bitcoin/network.ts";
 
 const H = HARDENED_OFFSET;

@@ -6,7 +6,7 @@ import {
   formatDerivationPath,
   HARDENED_OFFSET,
   parseDerivationPath,
-} from "../../../src/hsm_server/signing/derivation_path.ts";
+} from "../../src/bitcoin/derivation_path.ts";
 
 const H = HARDENED_OFFSET;
 
