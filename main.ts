@@ -33,6 +33,12 @@ import { PsbtService } from "./src/bitcoin/psbt_service.ts";
 import { TxTracker } from "./src/bitcoin/tx_tracker.ts";
 import { RemoteHsmSigner } from "./src/hsm/remote_hsm.ts";
 import { EdgeSignService } from "./src/hsm/sign_service.ts";
+import type { LightningBackend } from "./src/layer2/lightning/backend.ts";
+import { LightningService } from "./src/layer2/lightning/lightning_service.ts";
+import { startLightningSync } from "./src/layer2/lightning/lightning_sync.ts";
+import { LndRestBackend } from "./src/layer2/lightning/lnd_rest.ts";
+import { ClnRestBackend } from "./src/layer2/lightning/cln_rest.ts";
+import { pinnedTlsTransport } from "./src/net/pinned_tls_transport.ts";
 
 /** How often expired `Idempotency-Key` records are deleted. */
 const PURGE_INTERVAL_MS = 60 * 60 * 1000;
@@ -114,6 +120,35 @@ async function serve(config: Config, db: Db, logger: Logger): Promise<number> {
   });
   const psbts = new PsbtService({ backend: chain.backend, network: config.chain.network, logger });
   const hsm = await buildHsm(config, logger);
+  const ln = await buildLightning(config, logger);
+  const lightning = new LightningService({
+    db,
+    backend: ln?.backend ?? null,
+    events,
+    logger,
+    network: config.chain.network,
+    defaultLimits: config.lightning.limits,
+    maxPayTimeoutSeconds: config.lightning.maxPayTimeoutSeconds,
+    nodeDeadlineMs: config.lightning.timeoutMs,
+  });
+  if (ln !== null) {
+    try {
+      const { matches, nodeNetwork } = await lightning.nodeNetworkMatches();
+      if (!matches) {
+        logger.error("the Lightning node runs on another network", {
+          node: nodeNetwork,
+          expected: config.chain.network,
+        });
+        ln.client.close();
+        return 1;
+      }
+    } catch (err) {
+      logger.warn("lightning node unreachable at start; node routes answer 503 until it is back", {
+        backend: ln.backend.kind,
+        error: err instanceof Error ? err.message : String(err),
+      });
+    }
+  }
   const tracker = new TxTracker({
     db,
     service: txs,
@@ -144,6 +179,7 @@ async function serve(config: Config, db: Db, logger: Logger): Promise<number> {
       databaseCheck(db, MIGRATIONS.at(-1)?.version ?? 0),
       ...(chain.clients.length > 0 ? [breakerCheck(chain.clients)] : []),
       ...(hsm === null ? [] : [breakerCheck([hsm.client])]),
+      ...(ln === null ? [] : [breakerCheck([ln.client])]),
     ],
     authenticator,
     rateLimiter,
@@ -153,6 +189,7 @@ async function serve(config: Config, db: Db, logger: Logger): Promise<number> {
     txs,
     psbts,
     hsm: hsm === null ? null : { signer: hsm.signer, signing: hsm.signing },
+    lightning,
   });
 
   const abort = new AbortController();
@@ -165,6 +202,12 @@ async function serve(config: Config, db: Db, logger: Logger): Promise<number> {
   }, (req, info) => app.fetch(req, { remoteAddr: info.remoteAddr }));
 
   if (chain.backend !== null) tracker.start();
+  const lnSync = ln === null ? null : startLightningSync({
+    service: lightning,
+    backend: ln.backend,
+    intervalMs: config.lightning.syncIntervalMs,
+    logger,
+  });
 
   const stop = Promise.withResolvers<Deno.Signal>();
   const signals: Deno.Signal[] = ["SIGTERM", "SIGINT"];
@@ -190,6 +233,8 @@ async function serve(config: Config, db: Db, logger: Logger): Promise<number> {
   }
   clearInterval(purge);
   await tracker.stop();
+  await lnSync?.stop();
+  ln?.client.close();
   for (const client of chain.clients) client.close();
   hsm?.client.close();
   await authenticator.close();
@@ -276,6 +321,48 @@ async function buildHsm(config: Config, logger: Logger) {
     signer,
     signing: new EdgeSignService({ signer, network: config.chain.network, logger }),
   };
+}
+
+/**
+ * The Lightning node from config: its adapter over the one HTTP client, with
+ * the macaroon or rune as a header and the node's certificate pinned.
+ */
+async function buildLightning(config: Config, logger: Logger) {
+  const spec = config.lightning.backend;
+  if (spec === null) return null;
+  const credential = spec.kind === "lnd"
+    // LND's macaroon file is binary; its REST gateway wants it hex-encoded.
+    ? { "Grpc-Metadata-macaroon": toHex(await Deno.readFile(spec.credentialFile)) }
+    : { Rune: (await Deno.readTextFile(spec.credentialFile)).trim() };
+  const transport = spec.tls === null
+    ? undefined
+    : "certFile" in spec.tls
+    ? pinnedTlsTransport({ certPem: await Deno.readTextFile(spec.tls.certFile) })
+    : pinnedTlsTransport({ sha256Fingerprint: spec.tls.sha256 });
+  const client = new HttpClient({
+    name: spec.kind,
+    baseUrl: spec.url,
+    timeoutMs: config.lightning.timeoutMs,
+    maxResponseBytes: 32 * 1024 * 1024,
+    headers: credential,
+    // Only reads are retried (HttpClient retries idempotent calls only); payments never.
+    retry: { attempts: 3, baseDelayMs: 200, maxDelayMs: 2_000 },
+    breaker: {
+      consecutiveFailures: 5,
+      failureRate: 0.5,
+      windowMs: 30_000,
+      minRequests: 10,
+      openMs: 15_000,
+    },
+  }, { logger, ...(transport === undefined ? {} : { transport }) });
+  const backend: LightningBackend = spec.kind === "lnd"
+    ? new LndRestBackend(client)
+    : new ClnRestBackend(client, { callTimeoutMs: config.lightning.timeoutMs, logger });
+  return { client, backend };
+}
+
+function toHex(bytes: Uint8Array): string {
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
 }
 
 if (import.meta.main) Deno.exit(await main());

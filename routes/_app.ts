@@ -29,6 +29,8 @@ import { addressRoutes } from "./addresses.ts";
 import { psbtRoutes } from "./psbt.ts";
 import { keyRoutes } from "./keys.ts";
 import { signingRoutes } from "./signing.ts";
+import { lightningRoutes } from "./lightning.ts";
+import type { LightningService } from "../src/layer2/lightning/lightning_service.ts";
 import type { Config } from "../src/config/schema.ts";
 import type { Logger } from "../src/obs/logger.ts";
 import type { Authenticator } from "../src/auth/authenticator.ts";
@@ -61,6 +63,8 @@ export interface AppDeps {
   psbts: PsbtService;
   /** The key holder and the checked signing path; `null` without `HSM_URL`. */
   hsm: { signer: HsmSigner; signing: EdgeSignService } | null;
+  /** Lightning invoices, payments and channels (node routes answer 503 without a node). */
+  lightning: LightningService;
 }
 
 /**
@@ -138,6 +142,7 @@ export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
       network: config.chain.network,
     }),
   );
+  app.route("/", lightningRoutes({ ...deps, ...idempotencySettings }));
   mountDocs(app, { version: deps.version });
 
   app.notFound((c) =>

@@ -15,6 +15,12 @@ const int = (min: number, max: number) =>
   );
 const path = z.string().min(1, "must not be empty");
 const httpUrl = z.url({ protocol: /^https?$/, error: "must be an http:// or https:// URL" });
+const sha256Hex = z.string().transform((v) => v.replaceAll(":", "").toLowerCase()).pipe(
+  z.string().regex(
+    /^[0-9a-f]{64}$/,
+    "must be a SHA-256 fingerprint: 64 hex digits, colons allowed",
+  ),
+);
 
 /** Environment variables after validation: defaults applied, numbers and flags converted. */
 export interface ConfigEnv {
@@ -62,6 +68,8 @@ export interface ConfigEnv {
   AUTH_CACHE_TTL_MS: number;
   /** How long `Idempotency-Key` results are kept. */
   IDEMPOTENCY_TTL_HOURS: number;
+  /** How long a running request holds its key; default twice the request timeout, at least a minute. */
+  IDEMPOTENCY_LOCK_MS?: number | undefined;
   /** The Bitcoin network the edge serves; checked against the chain backend at boot. */
   BITCOIN_NETWORK: BitcoinNetwork;
   /** Chain backend adapter; unset disables chain-dependent routes. */
@@ -94,6 +102,34 @@ export interface ConfigEnv {
   HSM_CLIENT_KEY_FILE?: string | undefined;
   /** Per-call deadline for HSM calls. */
   HSM_TIMEOUT_MS: number;
+  /** Lightning node adapter; unset disables the node routes (invoice decoding still works). */
+  LIGHTNING_BACKEND?: "lnd" | "cln" | undefined;
+  /** LND REST base URL, e.g. `https://127.0.0.1:8080`. */
+  LND_REST_URL?: string | undefined;
+  /** LND macaroon file (binary, as LND writes it). */
+  LND_MACAROON_FILE?: string | undefined;
+  /** LND's `tls.cert`, pinned as the only trusted certificate. */
+  LND_TLS_CERT_FILE?: string | undefined;
+  /** Or: SHA-256 of LND's certificate (hex, colons allowed), as BTCPay's `certthumbprint`. */
+  LND_TLS_CERT_SHA256?: string | undefined;
+  /** Core Lightning clnrest base URL, e.g. `https://127.0.0.1:3010`. */
+  CLN_REST_URL?: string | undefined;
+  /** File holding the clnrest rune. */
+  CLN_RUNE_FILE?: string | undefined;
+  /** clnrest's certificate, pinned as the only trusted certificate. */
+  CLN_TLS_CERT_FILE?: string | undefined;
+  /** Or: SHA-256 of clnrest's certificate (hex). */
+  CLN_TLS_CERT_SHA256?: string | undefined;
+  /** Per-call deadline for node calls (a payment waits longer: its own timeout on top). */
+  LIGHTNING_TIMEOUT_MS: number;
+  /** Longest payment timeout a request may ask for. */
+  LIGHTNING_MAX_PAY_TIMEOUT_S: number;
+  /** How often stored channels, invoices and payments are reconciled with the node. */
+  LIGHTNING_SYNC_INTERVAL_MS: number;
+  /** Default per-tenant limit for one payment (amount + fee), in sats. */
+  LIGHTNING_MAX_PAYMENT_SAT: number;
+  /** Default per-tenant limit over a rolling 24 hours, in sats. */
+  LIGHTNING_MAX_DAILY_SAT: number;
 }
 
 /** One problem found while validating the environment. */
@@ -148,6 +184,7 @@ export const envSchema: EnvSchema = z.object({
   RATE_LIMIT_LEASE_TOKENS: int(1, 10_000).default(10),
   AUTH_CACHE_TTL_MS: int(0, 300_000).default(5_000),
   IDEMPOTENCY_TTL_HOURS: int(1, 24 * 30).default(24),
+  IDEMPOTENCY_LOCK_MS: int(1000, 24 * 3_600_000).optional(),
   BITCOIN_NETWORK: z.enum(BITCOIN_NETWORKS).default("mainnet"),
   CHAIN_BACKEND: z.enum(["esplora", "bitcoind"]).optional(),
   ESPLORA_URL: httpUrl.optional(),
@@ -168,6 +205,20 @@ export const envSchema: EnvSchema = z.object({
   HSM_CLIENT_CERT_FILE: path.optional(),
   HSM_CLIENT_KEY_FILE: path.optional(),
   HSM_TIMEOUT_MS: int(100, 120_000).default(10_000),
+  LIGHTNING_BACKEND: z.enum(["lnd", "cln"]).optional(),
+  LND_REST_URL: httpUrl.optional(),
+  LND_MACAROON_FILE: path.optional(),
+  LND_TLS_CERT_FILE: path.optional(),
+  LND_TLS_CERT_SHA256: sha256Hex.optional(),
+  CLN_REST_URL: httpUrl.optional(),
+  CLN_RUNE_FILE: path.optional(),
+  CLN_TLS_CERT_FILE: path.optional(),
+  CLN_TLS_CERT_SHA256: sha256Hex.optional(),
+  LIGHTNING_TIMEOUT_MS: int(100, 300_000).default(15_000),
+  LIGHTNING_MAX_PAY_TIMEOUT_S: int(1, 3600).default(120),
+  LIGHTNING_SYNC_INTERVAL_MS: int(1000, 3_600_000).default(60_000),
+  LIGHTNING_MAX_PAYMENT_SAT: int(0, 2_100_000_000_000_000).default(100_000),
+  LIGHTNING_MAX_DAILY_SAT: int(0, 2_100_000_000_000_000).default(1_000_000),
 }).superRefine((env, ctx) => {
   const need = (name: string, why: string) =>
     ctx.addIssue({ code: "custom", path: [name], message: why });
@@ -201,13 +252,39 @@ export const envSchema: EnvSchema = z.object({
       if (env[name] === undefined) need(name, "required when HSM_URL is set (mTLS)");
     }
   }
-  for (const url of ["ESPLORA_URL", "BITCOIND_URL", "HSM_URL"] as const) {
+  lightningRules(env, need);
+  for (
+    const url of ["ESPLORA_URL", "BITCOIND_URL", "HSM_URL", "LND_REST_URL", "CLN_REST_URL"] as const
+  ) {
     const value = env[url];
     if (value !== undefined && new URL(value).password !== "") {
       need(url, "must not contain credentials (use the *_FILE variables)");
     }
   }
 });
+
+/** Which node settings `LIGHTNING_BACKEND` needs: a URL, a credential file, and one way to trust TLS. */
+function lightningRules(env: ConfigEnv, need: (name: string, why: string) => void): void {
+  const backend = env.LIGHTNING_BACKEND;
+  if (backend === undefined) return;
+  const [url, credential, certFile, certPin] = backend === "lnd"
+    ? ["LND_REST_URL", "LND_MACAROON_FILE", "LND_TLS_CERT_FILE", "LND_TLS_CERT_SHA256"] as const
+    : ["CLN_REST_URL", "CLN_RUNE_FILE", "CLN_TLS_CERT_FILE", "CLN_TLS_CERT_SHA256"] as const;
+  const why = `required when LIGHTNING_BACKEND=${backend}`;
+  if (env[url] === undefined) need(url, why);
+  if (env[credential] === undefined) need(credential, why);
+  const value = env[url];
+  if (value === undefined) return;
+  const target = new URL(value);
+  if (target.protocol === "https:") {
+    if ((env[certFile] === undefined) === (env[certPin] === undefined)) {
+      need(certFile, `set either ${certFile} or ${certPin} (the node's certificate is pinned)`);
+    }
+  } else if (!["127.0.0.1", "[::1]", "localhost"].includes(target.hostname)) {
+    // The macaroon or rune travels in a header: in clear text only over loopback.
+    need(url, "plain http only to a loopback address; use https with the node's certificate");
+  }
+}
 
 /** Names of every environment variable the service reads. */
 export const CONFIG_ENV_KEYS: readonly string[] = Object.freeze(Object.keys(envSchema.shape));
@@ -251,6 +328,18 @@ export interface BitcoindChainConfig {
     kind: "cookie";
     cookieFile: string;
   };
+}
+
+/** How the edge reaches and trusts a Lightning node. */
+export interface LightningNodeConfig {
+  /** Selects the LND REST or the clnrest adapter. */
+  kind: "lnd" | "cln";
+  /** Base URL of the node's REST interface. */
+  url: string;
+  /** The macaroon (LND) or rune (CLN) file. */
+  credentialFile: string;
+  /** The node's certificate, pinned: a PEM file or a SHA-256 fingerprint; null over plain http. */
+  tls: { certFile: string } | { sha256: string } | null;
 }
 
 /** Typed, frozen configuration produced by `loadConfig`. */
@@ -298,6 +387,15 @@ export interface Config {
     clientKeyFile: string;
     timeoutMs: number;
   } | null;
+  /** The Lightning node; `backend` is `null` when none is configured (node routes answer 503). */
+  lightning: {
+    backend: LightningNodeConfig | null;
+    timeoutMs: number;
+    maxPayTimeoutSeconds: number;
+    syncIntervalMs: number;
+    /** Default per-tenant spending limits, in sats; tenants may be given others. */
+    limits: { maxPaymentSat: bigint; maxDailySat: bigint };
+  };
   /** Bitcoin network, chain backend and transaction tracking. */
   chain: {
     network: BitcoinNetwork;
@@ -342,7 +440,7 @@ export function toConfig(env: ConfigEnv): Config {
     auth: { cacheTtlMs: env.AUTH_CACHE_TTL_MS },
     idempotency: {
       ttlHours: env.IDEMPOTENCY_TTL_HOURS,
-      lockMs: Math.max(2 * env.REQUEST_TIMEOUT_MS, 60_000),
+      lockMs: env.IDEMPOTENCY_LOCK_MS ?? Math.max(2 * env.REQUEST_TIMEOUT_MS, 60_000),
     },
     hsm: env.HSM_URL === undefined ? null : {
       url: env.HSM_URL,
@@ -350,6 +448,16 @@ export function toConfig(env: ConfigEnv): Config {
       clientCertFile: present(env.HSM_CLIENT_CERT_FILE, "HSM_CLIENT_CERT_FILE"),
       clientKeyFile: present(env.HSM_CLIENT_KEY_FILE, "HSM_CLIENT_KEY_FILE"),
       timeoutMs: env.HSM_TIMEOUT_MS,
+    },
+    lightning: {
+      backend: lightningNode(env),
+      timeoutMs: env.LIGHTNING_TIMEOUT_MS,
+      maxPayTimeoutSeconds: env.LIGHTNING_MAX_PAY_TIMEOUT_S,
+      syncIntervalMs: env.LIGHTNING_SYNC_INTERVAL_MS,
+      limits: {
+        maxPaymentSat: BigInt(env.LIGHTNING_MAX_PAYMENT_SAT),
+        maxDailySat: BigInt(env.LIGHTNING_MAX_DAILY_SAT),
+      },
     },
     chain: {
       network: env.BITCOIN_NETWORK,
@@ -381,6 +489,23 @@ function chainBackend(env: ConfigEnv): Config["chain"]["backend"] {
           },
       };
   }
+}
+
+function lightningNode(env: ConfigEnv): LightningNodeConfig | null {
+  if (env.LIGHTNING_BACKEND === undefined) return null;
+  const lnd = env.LIGHTNING_BACKEND === "lnd";
+  const url = present(lnd ? env.LND_REST_URL : env.CLN_REST_URL, "the node URL");
+  const certFile = lnd ? env.LND_TLS_CERT_FILE : env.CLN_TLS_CERT_FILE;
+  const sha256 = lnd ? env.LND_TLS_CERT_SHA256 : env.CLN_TLS_CERT_SHA256;
+  return {
+    kind: env.LIGHTNING_BACKEND,
+    url,
+    credentialFile: present(
+      lnd ? env.LND_MACAROON_FILE : env.CLN_RUNE_FILE,
+      lnd ? "LND_MACAROON_FILE" : "CLN_RUNE_FILE",
+    ),
+    tls: certFile !== undefined ? { certFile } : sha256 !== undefined ? { sha256 } : null,
+  };
 }
 
 /** The schema's cross-field rules guarantee these; a miss is a programming error. */

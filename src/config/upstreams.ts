@@ -18,6 +18,8 @@ export function upstreamHosts(config: Config): string[] {
   const chain = config.chain.backend;
   if (chain !== null) hosts.push(hostPort(chain.url, chain.url.startsWith("https:") ? 443 : 80));
   if (config.hsm !== null) hosts.push(hostPort(config.hsm.url, 443));
+  const ln = config.lightning.backend;
+  if (ln !== null) hosts.push(hostPort(ln.url, ln.url.startsWith("https:") ? 443 : 80));
   return [...new Set(hosts)];
 }
 

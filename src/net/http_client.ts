@@ -24,17 +24,28 @@ import type { Logger } from "../obs/logger.ts";
 import { withSpan } from "../obs/telemetry.ts";
 import { type BreakerPermit, CircuitBreaker } from "./circuit_breaker.ts";
 import { readCappedBody, upstreamResponse } from "./_body.ts";
+import { lineStream } from "./_line_stream.ts";
 import { trackClient, untrackClient, upstreamMetrics } from "./_metrics.ts";
 import { backoffDelay, parseRetryAfter, sleep } from "./retry.ts";
 import { resolveBase, resolvePath, type UpstreamBase } from "./_url.ts";
-import type { BreakerState, RequestOptions, UpstreamOptions, UpstreamResponse } from "./types.ts";
+import type {
+  BreakerState,
+  RequestOptions,
+  UpstreamOptions,
+  UpstreamResponse,
+  UpstreamStream,
+} from "./types.ts";
 
 /**
  * Sends one request and resolves with the response head; the body is read
  * by the client. The default is `fetch` with the upstream's
- * `Deno.HttpClient`; a transport must honour `init.signal`.
+ * `Deno.HttpClient`; a transport must honour `init.signal` until the body
+ * has been read. A transport with a `close` method (e.g. its connection
+ * pool) is owned by the client: {@linkcode HttpClient.close} calls it.
  */
-export type Transport = (request: Request, init: { signal: AbortSignal }) => Promise<Response>;
+export type Transport =
+  & ((request: Request, init: { signal: AbortSignal }) => Promise<Response>)
+  & { close?: () => void };
 
 /** A breaker transition, as passed to {@linkcode HttpClientDeps.onStateChange}. */
 export interface BreakerStateChange {
@@ -74,16 +85,23 @@ type Outcome =
   | "too_large"
   | "cancelled";
 
-/** The result of one attempt and what it means for breaker and retry. */
-type Attempt =
-  & {
-    health: "success" | "failure" | "neutral";
-    retryable: boolean;
-    retryAfterMs?: number | undefined;
-    outcome: Outcome;
-    status?: number;
-  }
-  & ({ response: UpstreamResponse; error?: undefined } | { error: AppError; response?: undefined });
+/** What one attempt means for breaker, retry and metrics. */
+interface AttemptInfo {
+  health: "success" | "failure" | "neutral";
+  retryable: boolean;
+  retryAfterMs?: number | undefined;
+  outcome: Outcome;
+  status?: number;
+}
+
+/** An attempt that ended without a usable answer. */
+type FailedAttempt = AttemptInfo & { error: AppError; response?: undefined; stream?: undefined };
+
+/** The result of one attempt of `request()`. */
+type Attempt = (AttemptInfo & { response: UpstreamResponse; error?: undefined }) | FailedAttempt;
+
+/** The result of opening a stream. */
+type StreamAttempt = (AttemptInfo & { stream: UpstreamStream; error?: undefined }) | FailedAttempt;
 
 /** Statuses worth repeating: the upstream (or a proxy before it) is briefly unable. */
 const RETRYABLE_5XX = new Set([502, 503, 504]);
@@ -99,6 +117,8 @@ const NOT_SENT_CODES = new Set([
   "SELF_SIGNED_CERT_IN_CHAIN",
   "UNABLE_TO_VERIFY_LEAF_SIGNATURE",
   "ERR_TLS_CERT_ALTNAME_INVALID",
+  // pinned_tls_transport.ts: the peer's certificate is not the pinned one.
+  "ERR_TLS_CERT_PIN_MISMATCH",
 ]);
 /** Deno's fetch reports connect-phase failures (TCP, DNS, TLS handshake) this way. */
 const NOT_SENT_TEXT = /client error \(Connect\)|tcp connect error|dns error|connection refused/i;
@@ -123,6 +143,7 @@ export class HttpClient {
   readonly #breaker: CircuitBreaker;
   readonly #send: (url: string, init: RequestInit, signal: AbortSignal) => Promise<Response>;
   readonly #denoClient: Deno.HttpClient | undefined;
+  readonly #transport: Transport | undefined;
   readonly #logger: Logger | undefined;
   readonly #now: () => number;
   readonly #random: () => number;
@@ -166,6 +187,7 @@ export class HttpClient {
       },
     });
     const transport = deps.transport;
+    this.#transport = transport;
     if (transport !== undefined) {
       this.#denoClient = undefined;
       this.#send = (url, init, signal) => transport(new Request(url, init), { signal });
@@ -261,12 +283,82 @@ export class HttpClient {
     });
   }
 
-  /** Close the pooled connections; later calls fail with `UnavailableError`. */
+  /**
+   * Open a streaming call (newline-delimited records) and return once the
+   * response head has arrived. Unlike {@linkcode request}: the deadline
+   * covers only the wait for the head, the call is never retried (a stream
+   * is never treated as idempotent), and the body is read line by line
+   * with each line capped at `maxResponseBytes`. The breaker counts a
+   * failure to open (unreachable, no head in time, 5xx head) like a failed
+   * call; what happens later in the stream does not count.
+   *
+   * @param opts method, path, route template, body, headers, head deadline,
+   *   signal (its abort also ends an open stream)
+   * @returns the open stream for every status below 500 and for `expectedStatuses`; close it when done
+   * @throws {UnavailableError} the request was not sent (unreachable, breaker open)
+   * @throws {UpstreamTimeoutError} no head in time, or the connection broke; the outcome is unknown
+   * @throws {UpstreamError} a 5xx head
+   * @throws {TypeError} a path that is not relative to the base URL
+   *
+   * @example
+   * ```ts
+   * using updates = await lnd.stream({ method: "POST", path: "/v2/router/send", route: "/v2/router/send", json });
+   * for await (const line of updates.lines()) console.log(JSON.parse(line));
+   * ```
+   */
+  async stream(opts: RequestOptions): Promise<UpstreamStream> {
+    const label = `${this.name} ${opts.method} ${opts.route}`;
+    if (this.#closed) throw new UnavailableError(`${label}: client is closed`);
+    const url = resolvePath(this.#base, opts.path, label);
+    const init = this.#requestInit(opts, label);
+    const started = performance.now();
+    const attributes = {
+      "upstream.name": this.name,
+      "http.request.method": opts.method,
+      "http.route": opts.route,
+      "upstream.stream": true,
+    };
+    return await withSpan(label, attributes, async (span) => {
+      const permit = this.#breaker.tryAcquire();
+      let opened: StreamAttempt;
+      if (permit === null) opened = this.#breakerOpen(label);
+      else {
+        opened = await this.#openStream(url, init, opts, label);
+        this.#report(permit, opened);
+      }
+      const seconds = (performance.now() - started) / 1000;
+      const metricAttributes = {
+        upstream: this.name,
+        method: opts.method,
+        route: opts.route,
+        outcome: opened.outcome,
+      };
+      upstreamMetrics.requests.add(1, metricAttributes);
+      upstreamMetrics.duration.record(seconds, metricAttributes);
+      span.setAttribute("upstream.outcome", opened.outcome);
+      if (opened.status !== undefined) {
+        span.setAttribute("http.response.status_code", opened.status);
+      }
+      this.#logger?.debug("Upstream stream opened", {
+        ...metricAttributes,
+        status: opened.status,
+        durationMs: Math.round(seconds * 1000),
+      });
+      if (opened.error !== undefined) throw opened.error;
+      return opened.stream;
+    });
+  }
+
+  /**
+   * Close the pooled connections (and a transport that can be closed);
+   * later calls fail with `UnavailableError`.
+   */
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
     untrackClient(this);
     this.#denoClient?.close();
+    this.#transport?.close?.();
   }
 
   /** Same as {@linkcode close}, for `using`. */
@@ -358,6 +450,63 @@ export class HttpClient {
     }
   }
 
+  async #openStream(
+    url: string,
+    init: RequestInit,
+    opts: RequestOptions,
+    label: string,
+  ): Promise<StreamAttempt> {
+    const timeoutMs = opts.timeoutMs ?? this.#options.timeoutMs;
+    const controller = new AbortController();
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      controller.abort(new DOMException(`Deadline of ${timeoutMs} ms exceeded`, "TimeoutError"));
+    }, timeoutMs);
+    const caller = opts.signal;
+    // The caller's signal stays linked for the stream's whole life.
+    const onCallerAbort = () => controller.abort(caller?.reason);
+    const detach = () => caller?.removeEventListener("abort", onCallerAbort);
+    if (caller?.aborted) controller.abort(caller.reason);
+    else caller?.addEventListener("abort", onCallerAbort, { once: true });
+    let res: Response;
+    try {
+      res = await this.#send(url, init, controller.signal);
+    } catch (err) {
+      detach();
+      return this.#failure(err, { timedOut, timeoutMs, caller, sent: false, label });
+    } finally {
+      // The deadline covers the head only: records may be minutes apart.
+      clearTimeout(timer);
+    }
+    const status = res.status;
+    if (status >= 500 && !(opts.expectedStatuses?.includes(status) ?? false)) {
+      detach();
+      await res.body?.cancel().catch(() => {});
+      controller.abort();
+      return {
+        health: "failure",
+        retryable: false,
+        outcome: "server_error",
+        status,
+        error: new UpstreamError(`${label}: upstream answered HTTP ${status}`),
+      };
+    }
+    return {
+      health: "success",
+      retryable: false,
+      outcome: status < 400 || status >= 500 ? "ok" : "client_error",
+      status,
+      stream: lineStream(res, {
+        controller,
+        caller,
+        detach,
+        maxLineBytes: this.#options.maxResponseBytes,
+        label,
+      }),
+    };
+  }
+
   #failure(
     err: unknown,
     ctx: {
@@ -367,7 +516,7 @@ export class HttpClient {
       sent: boolean;
       label: string;
     },
-  ): Attempt {
+  ): FailedAttempt {
     const { label } = ctx;
     if (ctx.timedOut) {
       return {
@@ -412,7 +561,7 @@ export class HttpClient {
     };
   }
 
-  #breakerOpen(label: string): Attempt {
+  #breakerOpen(label: string): FailedAttempt {
     const seconds = Math.max(1, Math.ceil(this.#breaker.retryAfterMs() / 1000));
     return {
       health: "neutral",
@@ -424,7 +573,7 @@ export class HttpClient {
     };
   }
 
-  #report(permit: BreakerPermit, attempt: Attempt): void {
+  #report(permit: BreakerPermit, attempt: AttemptInfo): void {
     if (attempt.health === "success") this.#breaker.success(permit);
     else if (attempt.health === "failure") this.#breaker.failure(permit);
     else this.#breaker.release(permit);

@@ -115,3 +115,27 @@ export interface UpstreamResponse {
   /** Body parsed as JSON; an unparsable body throws `UpstreamError`. */
   json(): unknown;
 }
+
+/**
+ * An open streaming response (newline-delimited records, e.g. LND's REST
+ * streams), from `HttpClient.stream()`. Every status below 500 (and
+ * any listed in `expectedStatuses`) is returned; the body is read line by
+ * line. Close it when done: an unclosed stream holds its connection.
+ */
+export interface UpstreamStream extends Disposable {
+  /** HTTP status of the head. */
+  readonly status: number;
+  /** Response headers. */
+  readonly headers: Headers;
+  /**
+   * The body split on `\n` (a trailing `\r` is dropped; blank lines are
+   * skipped), each line at most `maxResponseBytes`. Ends when the body ends
+   * or {@linkcode close} is called; throws `UpstreamTimeoutError` when the
+   * connection breaks or the caller's signal aborts (what the upstream did
+   * meanwhile is unknown) and `UpstreamError` for an oversized line. Can be
+   * iterated once.
+   */
+  lines(): AsyncIterable<string>;
+  /** Stop reading and release the connection; idempotent. */
+  close(): void;
+}

@@ -20,6 +20,8 @@ import type { ReadinessCheck } from "../../src/health/readiness.ts";
 import type { HsmSigner } from "../../src/hsm/signer.ts";
 import { EdgeSignService } from "../../src/hsm/sign_service.ts";
 import { EventBus } from "../../src/events/mod.ts";
+import type { LightningBackend } from "../../src/layer2/lightning/backend.ts";
+import { LightningService } from "../../src/layer2/lightning/lightning_service.ts";
 import { ScriptedChainBackend } from "../_fakes/chain_backend.ts";
 
 /** A test application and handles on its services. */
@@ -30,6 +32,8 @@ export interface TestApp extends AsyncDisposable {
   logs: string[];
   /** The scripted chain backend behind the services. */
   chain: ScriptedChainBackend;
+  /** The Lightning service behind `/v1/ln`. */
+  lightning: LightningService;
   events: EventBus;
   /** Issue a key directly through the service. */
   key(tenant: string, scopes: Scope[]): Promise<{ id: string; secret: string }>;
@@ -51,6 +55,8 @@ export interface TestAppOptions {
   readiness?: ReadinessCheck[];
   /** The key holder (a real RemoteHsmSigner against a test HSM); default none. */
   hsm?: HsmSigner;
+  /** The Lightning node (a real adapter against a test peer); default none. */
+  lightning?: LightningBackend;
 }
 
 /**
@@ -88,6 +94,16 @@ export function buildTestApp(
     recheckMs: 0,
   });
   const psbts = new PsbtService({ backend, network: config.chain.network, logger });
+  const lightning = new LightningService({
+    db,
+    backend: options.lightning ?? null,
+    events,
+    logger,
+    network: config.chain.network,
+    defaultLimits: config.lightning.limits,
+    maxPayTimeoutSeconds: config.lightning.maxPayTimeoutSeconds,
+    nodeDeadlineMs: config.lightning.timeoutMs,
+  });
   const app = createApp({
     config,
     logger,
@@ -104,6 +120,7 @@ export function buildTestApp(
       signer: options.hsm,
       signing: new EdgeSignService({ signer: options.hsm, network: config.chain.network, logger }),
     },
+    lightning,
   });
   return {
     app,
@@ -111,6 +128,7 @@ export function buildTestApp(
     audit,
     logs,
     chain,
+    lightning,
     events,
     async key(tenant, scopes) {
       const r = await apiKeys.create({ tenant, scopes }, { actor: "test", requestId: "test" });

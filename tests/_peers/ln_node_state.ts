@@ -211,7 +211,9 @@ export function createLnNode(network: LnNetwork = "regtest"): LnNode {
         throw new Error(`ln_node_state: no open invoice ${paymentHash}`);
       }
       const received = inv.amountMsat ?? amountMsat;
-      if (received === undefined) throw new Error("ln_node_state: any-amount invoice needs amountMsat");
+      if (received === undefined) {
+        throw new Error("ln_node_state: any-amount invoice needs amountMsat");
+      }
       inv.state = "settled";
       inv.receivedMsat = received;
       inv.settledAt = Math.floor(Date.now() / 1000);

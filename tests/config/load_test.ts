@@ -117,3 +117,65 @@ Deno.test("loadConfig() enforces the chain backend's required variables", () => 
   assert.deepEqual(problems({ BITCOIN_NETWORK: "testnet3" }), ["BITCOIN_NETWORK"]);
   assert.deepEqual(problems({ CHAIN_BACKEND: "esplora", ESPLORA_URL: "ftp://x" }), ["ESPLORA_URL"]);
 });
+
+Deno.test("loadConfig() builds the Lightning node slice: credential file, pinned certificate, host", () => {
+  const lnd = loadConfig({
+    LIGHTNING_BACKEND: "lnd",
+    LND_REST_URL: "https://lnd.internal:8080",
+    LND_MACAROON_FILE: "/secrets/admin.macaroon",
+    LND_TLS_CERT_SHA256: "AB:".repeat(31) + "AB",
+  });
+  assert.deepEqual(lnd.lightning.backend, {
+    kind: "lnd",
+    url: "https://lnd.internal:8080",
+    credentialFile: "/secrets/admin.macaroon",
+    tls: { sha256: "ab".repeat(32) },
+  });
+  assert.deepEqual(upstreamHosts(lnd), ["lnd.internal:8080"]);
+  assert.equal(lnd.lightning.limits.maxPaymentSat, 100_000n);
+  const cln = loadConfig({
+    LIGHTNING_BACKEND: "cln",
+    CLN_REST_URL: "http://127.0.0.1:3010",
+    CLN_RUNE_FILE: "/secrets/rune",
+  });
+  assert.deepEqual(cln.lightning.backend?.tls, null);
+  assert.equal(loadConfig({}).lightning.backend, null);
+});
+
+Deno.test("loadConfig() enforces the Lightning node's required variables", () => {
+  const problems = (env: Record<string, string>) => {
+    try {
+      loadConfig(env);
+      return [];
+    } catch (err) {
+      assert.ok(err instanceof ConfigError);
+      return err.problems.map((p) => p.split(":")[0]);
+    }
+  };
+  assert.deepEqual(problems({ LIGHTNING_BACKEND: "lnd" }), ["LND_REST_URL", "LND_MACAROON_FILE"]);
+  assert.deepEqual(
+    problems({
+      LIGHTNING_BACKEND: "lnd",
+      LND_REST_URL: "https://lnd:8080",
+      LND_MACAROON_FILE: "/m",
+    }),
+    ["LND_TLS_CERT_FILE"],
+  );
+  assert.deepEqual(
+    problems({
+      LIGHTNING_BACKEND: "cln",
+      CLN_REST_URL: "http://cln.lan:3010",
+      CLN_RUNE_FILE: "/r",
+    }),
+    ["CLN_REST_URL"],
+  );
+  assert.deepEqual(
+    problems({
+      LIGHTNING_BACKEND: "cln",
+      CLN_REST_URL: "https://cln:3010",
+      CLN_RUNE_FILE: "/r",
+      CLN_TLS_CERT_SHA256: "xyz",
+    }),
+    ["CLN_TLS_CERT_SHA256"],
+  );
+});

@@ -6,6 +6,7 @@
  */
 import m0001 from "./0001_foundation.sql" with { type: "text" };
 import m0002 from "./0002_chain_transactions.sql" with { type: "text" };
+import m0003 from "./0003_lightning.sql" with { type: "text" };
 
 /** One numbered migration. */
 export interface Migration {
@@ -21,4 +22,5 @@ export interface Migration {
 export const MIGRATIONS: readonly Migration[] = Object.freeze([
   { version: 1, name: "0001_foundation", sql: m0001 },
   { version: 2, name: "0002_chain_transactions", sql: m0002 },
+  { version: 3, name: "0003_lightning", sql: m0003 },
 ]);
