@@ -145,6 +145,8 @@ export interface LndPeerOptions {
   macaroonHex?: string;
   /** The TLS certificate; a fresh LND-like one by default. */
   certificate?: LndTlsCertificate;
+  /** Listen on this port (a node restarting where it was); any free one by default. */
+  port?: number;
 }
 
 /** A running LND test peer. */
@@ -816,6 +818,11 @@ export async function startLndPeer(node: LnNode, opts: LndPeerOptions = {}): Pro
         return;
       }
       handle(req, res).catch((err) => {
+        // A client that went away mid-request (an edge killed by a test) broke no contract.
+        if (req.destroyed || (err instanceof Error && err.message === "aborted")) {
+          res.destroy();
+          return;
+        }
         violation(`test peer error: ${err instanceof Error ? err.message : String(err)}`);
         if (!res.headersSent) sendJson(res, 500, rpcStatus(13, "test peer error"));
         else res.destroy();
@@ -824,7 +831,7 @@ export async function startLndPeer(node: LnNode, opts: LndPeerOptions = {}): Pro
   );
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => resolve());
+    server.listen(opts.port ?? 0, "127.0.0.1", () => resolve());
   });
   const { port } = server.address() as AddressInfo;
 

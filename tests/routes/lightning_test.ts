@@ -4,6 +4,7 @@
  * the status codes of the three payment states.
  */
 import assert from "node:assert/strict";
+import fc from "fast-check";
 import { dbTest } from "../_helpers/db.ts";
 import { buildTestApp } from "../_helpers/app.ts";
 import { assertProblem } from "../_helpers/problem.ts";
@@ -205,3 +206,33 @@ dbTest("invoices and limits over HTTP", async (db) => {
   assert.equal(channels.channels[0].state, "active");
   assert.equal(typeof channels.channels[0].capacitySat, "string");
 });
+
+dbTest(
+  "POST /v1/ln/invoices/decode under fuzzing answers 200 or a 4xx problem, never 5xx",
+  async (db) => {
+    await using t = buildTestApp(db, REGTEST);
+    const { secret } = await t.key("acme", ["lightning:read"]);
+    const valid = invoiceFor(9_000n).bolt11;
+    const mutated = fc.tuple(
+      fc.nat(valid.length - 1),
+      fc.constantFrom(..."qpzry9x8gf2tvdw0s3jn54khce6mua7l1"),
+    )
+      .map(([i, ch]) => valid.slice(0, i) + ch + valid.slice(i + 1));
+    const bodies = fc.oneof(
+      fc.record({ invoice: fc.oneof(fc.string(), mutated, fc.constant(valid.slice(0, 40))) }),
+      fc.anything(),
+    );
+    await fc.assert(
+      fc.asyncProperty(bodies, async (body) => {
+        const res = await t.call("/v1/ln/invoices/decode", {
+          key: secret,
+          method: "POST",
+          body: JSON.stringify(body) ?? "null",
+        });
+        await res.body?.cancel();
+        return res.status === 200 || (res.status >= 400 && res.status < 500);
+      }),
+      { numRuns: 300 },
+    );
+  },
+);
