@@ -18,13 +18,18 @@
  *   not necessarily the name the edge uses, and an exact pin is stronger than
  *   a name anyway. A certificate *issued by* the pinned one (it is a CA) is
  *   refused.
- * - `sha256Fingerprint`: chain verification cannot succeed without the
- *   certificate itself, so this one connection is made with
- *   `rejectUnauthorized: false` and accepted only when SHA-256(DER) of the
- *   presented certificate equals the pin; anything else is destroyed. The TLS
- *   handshake still proves the peer holds the certificate's private key: Deno's
- *   `node:tls` verifies the handshake signature whatever `rejectUnauthorized`
- *   says (it defers only chain errors).
+ * - `sha256Fingerprint`: the certificate is not known in advance, so it is
+ *   fetched first by a probe connection (`rejectUnauthorized: false`) that
+ *   only completes a handshake, reads the presented chain and closes: no
+ *   request byte is sent on it, and it grants no trust. When SHA-256(DER) of
+ *   the presented leaf equals the pin, the top of the presented chain (the
+ *   leaf itself when self-signed, like LND's; the issuing CA when the node
+ *   sends it, like Core Lightning's) becomes the trust anchor and the leaf the
+ *   pinned certificate, and the real connection is made exactly as with
+ *   `certPem`: full verification, including the handshake signature that
+ *   proves the peer holds the certificate's private key (a verifier told to
+ *   ignore certificate errors need not check that). A changed certificate is
+ *   probed again and must match the pin again.
  *
  * Connections are pooled by a keep-alive `https.Agent`; response bodies
  * stream (a `ReadableStream` fed from the `node:http` response with
@@ -65,6 +70,12 @@ const NULL_BODY_STATUSES = new Set([101, 204, 205, 304]);
 type Pin =
   | { kind: "certificate"; certPem: string; der: Uint8Array }
   | { kind: "fingerprint"; sha256: Uint8Array };
+
+/** What a connection is verified against: the trust anchor and the exact leaf. */
+interface Anchor {
+  caPem: string;
+  leafDer: Uint8Array;
+}
 
 /**
  * Build a transport for `HttpClient` (`deps.transport`) that talks HTTPS to
@@ -115,6 +126,8 @@ class PinnedAgent extends Agent {
   readonly #pin: Pin;
   readonly #connectTimeoutMs: number;
   readonly #connecting = new Set<TLSSocket>();
+  /** For a fingerprint pin: what the probe found, until a connection disagrees. */
+  #probed: Anchor | undefined;
 
   constructor(pin: Pin, connectTimeoutMs: number) {
     super({ keepAlive: true, scheduling: "lifo" });
@@ -134,41 +147,112 @@ class PinnedAgent extends Agent {
     options: ConnectTarget,
     callback: (err: Error | null, socket?: Duplex) => void,
   ): undefined {
-    const host = options.host ?? "localhost";
-    const servername = options.servername || (isIP(host) === 0 ? host : undefined);
     const pin = this.#pin;
-    const socket = connect({
-      host,
-      port: Number(options.port ?? 443),
-      ...(servername === undefined ? {} : { servername }),
-      ALPNProtocols: ["http/1.1"],
-      ...(pin.kind === "certificate"
-        ? {
-          ca: pin.certPem,
-          checkServerIdentity: (_host: string, cert: PeerCertificate) =>
-            cert.raw !== undefined && equalBytes(cert.raw, pin.der) ? undefined : mismatch(),
+    if (pin.kind === "certificate") {
+      this.#connectVerified({ caPem: pin.certPem, leafDer: pin.der }, options, callback);
+      return undefined;
+    }
+    const known = this.#probed;
+    const anchor = known !== undefined
+      ? Promise.resolve(known)
+      : this.#probe(options, pin.sha256).then((found) => this.#probed = found);
+    anchor.then(
+      (found) =>
+        this.#connectVerified(found, options, (err, socket) => {
+          // The node may have a new certificate: probe again next time, against the same pin.
+          if (err !== null) this.#probed = undefined;
+          callback(err, socket);
+        }),
+      (err: Error) => callback(err),
+    );
+    return undefined;
+  }
+
+  /**
+   * Open a connection only to fetch the presented chain: handshake, read,
+   * destroy. Nothing is sent on it and nothing it says is trusted unless the
+   * leaf matches the pin.
+   */
+  #probe(options: ConnectTarget, sha256Pin: Uint8Array): Promise<Anchor> {
+    return new Promise<Anchor>((resolve, reject) => {
+      const socket = this.#open(options, { rejectUnauthorized: false }, (err) => {
+        if (err !== null) {
+          reject(err);
+          return;
         }
-        // Scoped to this one socket, which is destroyed below unless the pin matches.
-        : { rejectUnauthorized: false }),
+        const leaf = socket.getPeerCertificate(true) as DetailedCertificate | undefined;
+        socket.destroy();
+        const leafRaw = leaf?.raw;
+        if (leaf === undefined || leafRaw === undefined || leafRaw.byteLength === 0) {
+          reject(mismatch());
+          return;
+        }
+        if (!equalBytes(sha256(new Uint8Array(leafRaw)), sha256Pin)) {
+          reject(mismatch());
+          return;
+        }
+        // The top of the chain the node presented: the leaf when it is self-signed.
+        let top: DetailedCertificate = leaf;
+        for (let i = 0; i < 8; i++) {
+          const up: DetailedCertificate | undefined = top.issuerCertificate;
+          if (up === undefined || up === top || up.raw === undefined) break;
+          top = up;
+        }
+        resolve({ caPem: toPem(new Uint8Array(top.raw!)), leafDer: new Uint8Array(leafRaw) });
+      });
     });
-    this.#connecting.add(socket);
-    let done = false;
-    const finish = (err: Error | null) => {
-      if (done) return;
-      done = true;
-      clearTimeout(timer);
-      this.#connecting.delete(socket);
-      socket.off("secureConnect", onSecure);
-      socket.off("error", finish);
-      socket.off("close", onClose);
+  }
+
+  /** A connection verified against `anchor`, handed to the agent only once the leaf matches. */
+  #connectVerified(
+    anchor: Anchor,
+    options: ConnectTarget,
+    callback: (err: Error | null, socket?: Duplex) => void,
+  ): void {
+    const socket = this.#open(options, {
+      ca: anchor.caPem,
+      checkServerIdentity: (_host: string, cert: PeerCertificate) =>
+        cert.raw !== undefined && equalBytes(cert.raw, anchor.leafDer) ? undefined : mismatch(),
+    }, (err) => {
+      if (err === null) err = checkPeer(socket, anchor.leafDer);
       if (err === null) {
         callback(null, socket);
         return;
       }
       socket.destroy();
       callback(err);
+    });
+  }
+
+  /** TCP + TLS handshake with a deadline; `done` gets null once the handshake is over. */
+  #open(
+    options: ConnectTarget,
+    trust: Record<string, unknown>,
+    done: (err: Error | null) => void,
+  ): TLSSocket {
+    const host = options.host ?? "localhost";
+    const servername = options.servername || (isIP(host) === 0 ? host : undefined);
+    const socket = connect({
+      host,
+      port: Number(options.port ?? 443),
+      ...(servername === undefined ? {} : { servername }),
+      ALPNProtocols: ["http/1.1"],
+      ...trust,
+    });
+    this.#connecting.add(socket);
+    let finished = false;
+    const finish = (err: Error | null) => {
+      if (finished) return;
+      finished = true;
+      clearTimeout(timer);
+      this.#connecting.delete(socket);
+      socket.off("secureConnect", onSecure);
+      socket.off("error", finish);
+      socket.off("close", onClose);
+      if (err !== null) socket.destroy();
+      done(err);
     };
-    const onSecure = () => finish(checkPeer(socket, pin));
+    const onSecure = () => finish(null);
     const onClose = () => finish(new Error("Connection closed during the TLS handshake"));
     const timer = setTimeout(() => {
       finish(
@@ -181,7 +265,7 @@ class PinnedAgent extends Agent {
     socket.once("secureConnect", onSecure);
     socket.on("error", finish);
     socket.once("close", onClose);
-    return undefined;
+    return socket;
   }
 
   /** Destroy pooled, active and still-connecting sockets. */
@@ -192,15 +276,25 @@ class PinnedAgent extends Agent {
   }
 }
 
-/** Null when the connected peer is the pinned one, else the error to fail with. */
-function checkPeer(socket: TLSSocket, pin: Pin): Error | null {
+/** Null when the verified peer presented the pinned leaf, else the error to fail with. */
+function checkPeer(socket: TLSSocket, leafDer: Uint8Array): Error | null {
   const raw = socket.getPeerCertificate(true)?.raw;
   if (raw === undefined || raw.byteLength === 0) return mismatch();
-  if (pin.kind === "certificate") {
-    // checkServerIdentity compared already, but it is skipped on resumed sessions.
-    return socket.authorized && equalBytes(raw, pin.der) ? null : mismatch();
-  }
-  return equalBytes(sha256(new Uint8Array(raw)), pin.sha256) ? null : mismatch();
+  // checkServerIdentity compared already, but it is skipped on resumed sessions.
+  return socket.authorized && equalBytes(raw, leafDer) ? null : mismatch();
+}
+
+/** `getPeerCertificate(true)`: the chain hangs off `issuerCertificate`. */
+interface DetailedCertificate {
+  raw?: Uint8Array;
+  issuerCertificate?: DetailedCertificate;
+}
+
+function toPem(der: Uint8Array): string {
+  let binary = "";
+  for (const b of der) binary += String.fromCharCode(b);
+  const body = btoa(binary).match(/.{1,64}/g)?.join("\n") ?? "";
+  return `-----BEGIN CERTIFICATE-----\n${body}\n-----END CERTIFICATE-----\n`;
 }
 
 function mismatch(): Error {

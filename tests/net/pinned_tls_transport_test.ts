@@ -11,7 +11,9 @@ import { HttpClient } from "../../src/net/http_client.ts";
 import { PIN_MISMATCH_CODE, pinnedTlsTransport } from "../../src/net/pinned_tls_transport.ts";
 import type { UpstreamOptions } from "../../src/net/types.ts";
 import { UnavailableError } from "../../src/errors/app_error.ts";
-import { issueCertificate, loadCa } from "../../src/pki/mod.ts";
+import { createCa, issueCertificate, loadCa } from "../../src/pki/mod.ts";
+import { hex } from "@scure/base";
+import { sha256 } from "@noble/hashes/sha2.js";
 import { createLndTlsCertificate, type LndTlsCertificate } from "../_peers/lnd_peer.ts";
 
 type Handler = (req: IncomingMessage, res: ServerResponse) => void;
@@ -360,3 +362,58 @@ async function waitFor(condition: () => boolean): Promise<void> {
   }
   assert.ok(condition(), "condition not reached");
 }
+
+Deno.test("pinnedTlsTransport() with a fingerprint pins a CA-issued leaf when the node sends its chain", async () => {
+  // Core Lightning's clnrest: a server certificate issued by the node's own CA, sent with it.
+  const ca = await createCa({ commonName: "cln root CA" });
+  const leaf = await issueCertificate(ca, {
+    commonName: "cln",
+    usage: "server",
+    ipAddresses: ["127.0.0.1"],
+  });
+  const fingerprint = hex.encode(
+    sha256(
+      Uint8Array.from(
+        atob(leaf.certPem.replace(/-----[^-]+-----|\s/g, "")),
+        (c) => c.charCodeAt(0),
+      ),
+    ),
+  );
+  await using server = await startTlsServer(
+    { certPem: `${leaf.certPem}\n${ca.certPem}`, keyPem: leaf.keyPem },
+    echo,
+  );
+  const transport = pinnedTlsTransport({ sha256Fingerprint: fingerprint });
+  try {
+    for (let i = 0; i < 2; i++) {
+      const res = await transport(new Request(`${server.url}/v1/getinfo`), {
+        signal: new AbortController().signal,
+      });
+      assert.equal(res.status, 200);
+      await res.body?.cancel();
+    }
+  } finally {
+    transport.close();
+  }
+  assert.equal(server.requests, 2);
+  // Another leaf of the same CA does not match the pin: refused before any request.
+  const sibling = await issueCertificate(ca, {
+    commonName: "cln",
+    usage: "server",
+    ipAddresses: ["127.0.0.1"],
+  });
+  await using other = await startTlsServer(
+    { certPem: `${sibling.certPem}\n${ca.certPem}`, keyPem: sibling.keyPem },
+    echo,
+  );
+  const again = pinnedTlsTransport({ sha256Fingerprint: fingerprint });
+  try {
+    const err = await rejectionOf(
+      again(new Request(`${other.url}/v1/getinfo`), { signal: new AbortController().signal }),
+    );
+    assert.equal(err.code, PIN_MISMATCH_CODE);
+  } finally {
+    again.close();
+  }
+  assert.equal(other.requests, 0);
+});

@@ -81,7 +81,7 @@ async function rig(db: Parameters<typeof buildTestApp>[0]): Promise<Rig> {
 function foreign(node: LnNode, amountMsat: bigint) {
   const { preimage, paymentHash } = newPreimage();
   const bolt11 = encodeBolt11({
-    network: "regtest",
+    network: node.state.info.network,
     amountMsat,
     paymentHash,
     paymentSecret: hex.encode(crypto.getRandomValues(new Uint8Array(32))),
