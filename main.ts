@@ -356,7 +356,9 @@ async function buildLightning(config: Config, logger: Logger) {
     },
   }, { logger, ...(transport === undefined ? {} : { transport }) });
   const backend: LightningBackend = spec.kind === "lnd"
-    ? new LndRestBackend(client)
+    // A short grace after a payment's timeout: an answer must beat REQUEST_TIMEOUT_MS, and a
+    // payment still in flight is recorded as pending and followed by the reconciler anyway.
+    ? new LndRestBackend(client, { payGraceMs: 5_000 })
     : new ClnRestBackend(client, { callTimeoutMs: config.lightning.timeoutMs, logger });
   return { client, backend };
 }
