@@ -256,6 +256,9 @@ export class LightningService {
   async pay(tenant: string, req: PayRequest): Promise<{ record: PaymentRecord; created: boolean }> {
     const node = this.#node();
     const decoded = this.decode(req.bolt11);
+    // A paid hash is answered as paid, even once its invoice has expired.
+    const paid = await new PaymentRepo(this.#db).get(tenant, decoded.paymentHash);
+    if (paid?.state === "succeeded") return { record: paid, created: false };
     const amountMsat = this.#checkPayable(decoded, req);
     const maxFeeMsat = feeLimit(amountMsat, req.maxFee);
     const timeoutSeconds = Math.min(req.timeoutSeconds ?? 60, this.#maxTimeout);

@@ -88,6 +88,9 @@ dbTest("pay: the pending row comes first, the node pays once, repeats are answer
   const again = await r.service.pay(TENANT, { bolt11: inv.bolt11 });
   assert.equal(again.created, false);
   assert.equal(again.record.state, "succeeded");
+  // Still answered as paid once the invoice has expired.
+  r.advance(2 * 3600 * 1000);
+  assert.equal((await r.service.pay(TENANT, { bolt11: inv.bolt11 })).record.state, "succeeded");
   assert.equal(r.node.state.payAttempts.get(inv.paymentHash), 1);
   assert.deepEqual(r.events.map((e) => e.type), ["ln.payment.pending", "ln.payment.succeeded"]);
 });
