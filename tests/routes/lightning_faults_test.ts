@@ -23,6 +23,12 @@ import { startLightningSync } from "../../src/layer2/lightning/lightning_sync.ts
 import { createLogger } from "../../src/obs/logger.ts";
 
 const ENV = { BITCOIN_NETWORK: "regtest", LIGHTNING_TIMEOUT_MS: "500" };
+/**
+ * The node client's deadline: long enough that a loaded machine does not turn
+ * an answered call into a timeout; only the "hang" case waits it out.
+ * (`LIGHTNING_TIMEOUT_MS` above only sizes the service's payment lease.)
+ */
+const CLIENT = { timeoutMs: 3_000, retry: { attempts: 1, baseDelayMs: 1, maxDelayMs: 1 } };
 
 interface Rig extends AsyncDisposable {
   node: LnNode;
@@ -38,7 +44,7 @@ interface Rig extends AsyncDisposable {
 async function rig(db: Parameters<typeof buildTestApp>[0]): Promise<Rig> {
   const node = createLnNode("regtest");
   const h = await lndHarness(node, {
-    client: { timeoutMs: 500, retry: { attempts: 1, baseDelayMs: 1, maxDelayMs: 1 } },
+    client: CLIENT,
   });
   const t = buildTestApp(db, ENV, { lightning: h.backend });
   const { secret } = await t.key("acme", ["lightning:read", "lightning:write"]);
@@ -200,7 +206,7 @@ dbTest(
     const macaroonHex = hex.encode(crypto.getRandomValues(new Uint8Array(48)));
     const h = await lndHarness(node, {
       peer: { certificate, macaroonHex },
-      client: { timeoutMs: 500, retry: { attempts: 1, baseDelayMs: 1, maxDelayMs: 1 } },
+      client: CLIENT,
     });
     await using t = buildTestApp(db, ENV, { lightning: h.backend });
     const settled: string[] = [];

@@ -31,6 +31,8 @@ interface Subject extends AsyncDisposable {
   node: LnNode | null;
   /** Schema violations the peer recorded (always empty for a real node). */
   violations(): string[];
+  /** How many invoice watch calls (stream or long-poll) the peer has received. */
+  watchCalls(): number;
 }
 
 interface Target {
@@ -48,6 +50,8 @@ const TARGETS: Target[] = [
         backend: h.backend,
         node,
         violations: () => h.peer.violations,
+        watchCalls: () =>
+          h.peer.calls.filter((c) => c.operationId === "Lightning_SubscribeInvoices").length,
         [Symbol.asyncDispose]: () => h[Symbol.asyncDispose](),
       };
     },
@@ -61,6 +65,7 @@ const TARGETS: Target[] = [
         backend: h.backend,
         node,
         violations: () => h.peer.violations,
+        watchCalls: () => h.peer.calls.filter((c) => c.command === "waitanyinvoice").length,
         [Symbol.asyncDispose]: () => h[Symbol.asyncDispose](),
       });
     },
@@ -165,10 +170,21 @@ const CASES: Case[] = [
         }
         return null;
       })();
-      // Let the watch connect before the settlement happens.
-      await new Promise((r) => setTimeout(r, 200));
+      // The watch must be listening before the settlement happens (however slow the machine).
+      const until = Date.now() + 20_000;
+      while (s.watchCalls() === 0 && Date.now() < until) {
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      assert.ok(s.watchCalls() > 0, "the watch never reached the node");
+      await new Promise((r) => setTimeout(r, 50));
       s.node!.settleInvoice(inv.paymentHash);
-      const update = await seen.finally(() => abort.abort());
+      // Bounded: a missed update must fail the case, not hang the run.
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const timeout = new Promise<null>((r) => timer = setTimeout(() => r(null), 20_000));
+      const update = await Promise.race([seen, timeout]).finally(() => {
+        clearTimeout(timer);
+        abort.abort();
+      });
       assert.equal(update?.amountReceivedMsat, 2_000n);
       const got = await s.backend.getInvoice(inv.paymentHash);
       assert.equal(got?.state, "settled");
@@ -327,6 +343,7 @@ function liveSubject(backend: LightningBackend, client: HttpClient): Subject {
     backend,
     node: null,
     violations: () => [],
+    watchCalls: () => 0,
     [Symbol.asyncDispose]: () => Promise.resolve(client.close()),
   };
 }
