@@ -439,7 +439,9 @@ function signOnePsbt(
   for (const k of versions) {
     let out: ReturnType<typeof signPsbt>;
     try {
+      // `parsed` is this request's own parse, dropped if signing throws.
       out = signPsbt(signed, k, {
+        inPlace: true,
         network: key.network,
         ...(compiled?.sighashTypes === undefined
           ? {}

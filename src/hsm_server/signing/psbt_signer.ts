@@ -95,6 +95,12 @@ export interface SignPsbtOptions {
    * reproduce published test vectors.
    */
   auxRand?: Uint8Array;
+  /**
+   * Sign `tx` itself instead of a copy: for a caller that owns a throwaway
+   * parse and discards it when signing throws (a failure can leave some
+   * inputs signed). Saves re-serialising and re-parsing the PSBT.
+   */
+  inPlace?: boolean;
 }
 
 /** What {@linkcode signPsbt} returns. */
@@ -211,7 +217,7 @@ export function signPsbt(
   }
 
   const version = psbtVersionOf(tx);
-  const out = Transaction.fromPSBT(tx.toPSBT(version), tx.opts);
+  const out = options.inPlace === true ? tx : Transaction.fromPSBT(tx.toPSBT(version), tx.opts);
   for (const plan of plans) {
     if (plan.scheme === "ecdsa") signEcdsa(out, plan, key);
     else signTaprootKeyPath(out, plan, key, options.auxRand);
