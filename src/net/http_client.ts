@@ -103,6 +103,26 @@ type Attempt = (AttemptInfo & { response: UpstreamResponse; error?: undefined })
 /** The result of opening a stream. */
 type StreamAttempt = (AttemptInfo & { stream: UpstreamStream; error?: undefined }) | FailedAttempt;
 
+/** A call's deadline and its link to the caller's signal (see `#callSignal`). */
+interface CallSignal {
+  controller: AbortController;
+  timeoutMs: number;
+  caller: AbortSignal | undefined;
+  timedOut(): boolean;
+  clearDeadline(): void;
+  detach(): void;
+}
+
+/** A 5xx head: a failed call; whether it is retried is the caller's to add. */
+function serverError(status: number, label: string): Omit<FailedAttempt, "retryable"> {
+  return {
+    health: "failure",
+    outcome: "server_error",
+    status,
+    error: new UpstreamError(`${label}: upstream answered HTTP ${status}`),
+  };
+}
+
 /** Statuses worth repeating: the upstream (or a proxy before it) is briefly unable. */
 const RETRYABLE_5XX = new Set([502, 503, 504]);
 /** Error codes that prove the connection was never made (Node-style transports). */
@@ -394,17 +414,8 @@ export class HttpClient {
     opts: RequestOptions,
     label: string,
   ): Promise<Attempt> {
-    const timeoutMs = opts.timeoutMs ?? this.#options.timeoutMs;
-    const controller = new AbortController();
-    let timedOut = false;
-    const timer = setTimeout(() => {
-      timedOut = true;
-      controller.abort(new DOMException(`Deadline of ${timeoutMs} ms exceeded`, "TimeoutError"));
-    }, timeoutMs);
-    const caller = opts.signal;
-    const onCallerAbort = () => controller.abort(caller?.reason);
-    if (caller?.aborted) controller.abort(caller.reason);
-    else caller?.addEventListener("abort", onCallerAbort, { once: true });
+    const call = this.#callSignal(opts);
+    const { controller } = call;
     let res: Response | undefined;
     try {
       // Headers and body were checked in #requestInit: what fails here is the transport.
@@ -413,12 +424,9 @@ export class HttpClient {
       if (status >= 500 && !(opts.expectedStatuses?.includes(status) ?? false)) {
         await res.body?.cancel().catch(() => {});
         return {
-          health: "failure",
+          ...serverError(status, label),
           retryable: RETRYABLE_5XX.has(status),
           retryAfterMs: status === 503 ? this.#retryAfter(res) : undefined,
-          outcome: "server_error",
-          status,
-          error: new UpstreamError(`${label}: upstream answered HTTP ${status}`),
         };
       }
       const body = await readCappedBody(res, this.#options.maxResponseBytes);
@@ -443,10 +451,10 @@ export class HttpClient {
         response: upstreamResponse(status, res.headers, body, label),
       };
     } catch (err) {
-      return this.#failure(err, { timedOut, timeoutMs, caller, sent: res !== undefined, label });
+      return this.#failure(err, call, { sent: res !== undefined, label });
     } finally {
-      clearTimeout(timer);
-      caller?.removeEventListener("abort", onCallerAbort);
+      call.clearDeadline();
+      call.detach();
     }
   }
 
@@ -456,41 +464,25 @@ export class HttpClient {
     opts: RequestOptions,
     label: string,
   ): Promise<StreamAttempt> {
-    const timeoutMs = opts.timeoutMs ?? this.#options.timeoutMs;
-    const controller = new AbortController();
-    let timedOut = false;
-    const timer = setTimeout(() => {
-      timedOut = true;
-      controller.abort(new DOMException(`Deadline of ${timeoutMs} ms exceeded`, "TimeoutError"));
-    }, timeoutMs);
-    const caller = opts.signal;
     // The caller's signal stays linked for the stream's whole life.
-    const onCallerAbort = () => controller.abort(caller?.reason);
-    const detach = () => caller?.removeEventListener("abort", onCallerAbort);
-    if (caller?.aborted) controller.abort(caller.reason);
-    else caller?.addEventListener("abort", onCallerAbort, { once: true });
+    const call = this.#callSignal(opts);
+    const { controller, caller, detach } = call;
     let res: Response;
     try {
       res = await this.#send(url, init, controller.signal);
     } catch (err) {
       detach();
-      return this.#failure(err, { timedOut, timeoutMs, caller, sent: false, label });
+      return this.#failure(err, call, { sent: false, label });
     } finally {
       // The deadline covers the head only: records may be minutes apart.
-      clearTimeout(timer);
+      call.clearDeadline();
     }
     const status = res.status;
     if (status >= 500 && !(opts.expectedStatuses?.includes(status) ?? false)) {
       detach();
       await res.body?.cancel().catch(() => {});
       controller.abort();
-      return {
-        health: "failure",
-        retryable: false,
-        outcome: "server_error",
-        status,
-        error: new UpstreamError(`${label}: upstream answered HTTP ${status}`),
-      };
+      return { ...serverError(status, label), retryable: false };
     }
     return {
       health: "success",
@@ -507,29 +499,47 @@ export class HttpClient {
     };
   }
 
+  /** One call's abort wiring: its deadline and the caller's signal both end `controller`. */
+  #callSignal(opts: RequestOptions): CallSignal {
+    const timeoutMs = opts.timeoutMs ?? this.#options.timeoutMs;
+    const controller = new AbortController();
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      controller.abort(new DOMException(`Deadline of ${timeoutMs} ms exceeded`, "TimeoutError"));
+    }, timeoutMs);
+    const caller = opts.signal;
+    const onCallerAbort = () => controller.abort(caller?.reason);
+    if (caller?.aborted) controller.abort(caller.reason);
+    else caller?.addEventListener("abort", onCallerAbort, { once: true });
+    return {
+      controller,
+      timeoutMs,
+      caller,
+      timedOut: () => timedOut,
+      clearDeadline: () => clearTimeout(timer),
+      detach: () => caller?.removeEventListener("abort", onCallerAbort),
+    };
+  }
+
   #failure(
     err: unknown,
-    ctx: {
-      timedOut: boolean;
-      timeoutMs: number;
-      caller: AbortSignal | undefined;
-      sent: boolean;
-      label: string;
-    },
+    call: CallSignal,
+    ctx: { sent: boolean; label: string },
   ): FailedAttempt {
     const { label } = ctx;
-    if (ctx.timedOut) {
+    if (call.timedOut()) {
       return {
         health: "failure",
         retryable: true,
         outcome: "timeout",
         error: new UpstreamTimeoutError(
-          `${label}: no complete answer within ${ctx.timeoutMs} ms; the outcome is unknown`,
+          `${label}: no complete answer within ${call.timeoutMs} ms; the outcome is unknown`,
           { cause: err },
         ),
       };
     }
-    if (ctx.caller?.aborted === true) {
+    if (call.caller?.aborted === true) {
       return {
         health: "neutral",
         retryable: false,

@@ -7,6 +7,33 @@ import { base64, hex } from "@scure/base";
 import { NETWORK, p2pkh, p2sh, p2tr, p2wpkh, Transaction } from "@scure/btc-signer";
 
 /** Script types a test input can have. */
+/**
+ * The HSM's public view (`GET /v1/keys/{id}`) of an active one-version BIP32
+ * key with root `root`, as a test key holder answers it.
+ */
+export function hsmKeyView(root: HDKey, id: string, label: string) {
+  return {
+    id,
+    label,
+    kind: "bip32" as const,
+    usage: "transactions" as const,
+    network: "mainnet" as const,
+    status: "active" as const,
+    currentVersion: 1,
+    policy: null,
+    policyRevision: 0,
+    createdAt: new Date(0).toISOString(),
+    versions: [{
+      version: 1,
+      status: "active" as const,
+      fingerprint: root.fingerprint.toString(16).padStart(8, "0"),
+      publicKeyHex: hex.encode(root.publicKey!),
+      xpub: root.publicExtendedKey,
+      createdAt: new Date(0).toISOString(),
+    }],
+  };
+}
+
 export type InputKind = "p2wpkh" | "p2sh-p2wpkh" | "p2pkh" | "p2tr";
 
 /** An unrelated mainnet destination. */

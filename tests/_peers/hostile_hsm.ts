@@ -5,13 +5,14 @@
  */
 import { Hono } from "hono";
 import { HDKey } from "@scure/bip32";
-import { base64, hex } from "@scure/base";
+import { base64 } from "@scure/base";
 import { p2wpkh, Transaction } from "@scure/btc-signer";
 import { serveMtls } from "../../routes/hsm/tls.ts";
 import type { HsmEnv } from "../../routes/hsm/app.ts";
 import { PSBT_TX_OPTS } from "../../src/bitcoin/psbt_parse.ts";
 import { createLogger } from "../../src/obs/logger.ts";
 import { TEST_CLIENT_CN, type TestPki } from "../_helpers/pki.ts";
+import { hsmKeyView } from "../_helpers/hsm_psbt.ts";
 
 /** How the peer lies. */
 export type Tamper =
@@ -39,27 +40,7 @@ export async function startHostileHsm(pki: TestPki, extraKey: HDKey): Promise<Ho
   const keyId = "hk_" + "ab".repeat(12);
   const state = { tamper: "honest" as Tamper, signRequests: 0 };
   const app = new Hono<HsmEnv>();
-  app.get("/v1/keys/:id", (c) =>
-    c.json({
-      id: keyId,
-      label: "hostile",
-      kind: "bip32",
-      usage: "transactions",
-      network: "mainnet",
-      status: "active",
-      currentVersion: 1,
-      policy: null,
-      policyRevision: 0,
-      createdAt: new Date(0).toISOString(),
-      versions: [{
-        version: 1,
-        status: "active",
-        fingerprint: root.fingerprint.toString(16).padStart(8, "0"),
-        publicKeyHex: hex.encode(root.publicKey!),
-        xpub: root.publicExtendedKey,
-        createdAt: new Date(0).toISOString(),
-      }],
-    }));
+  app.get("/v1/keys/:id", (c) => c.json(hsmKeyView(root, keyId, "hostile")));
   app.post("/v1/sign/psbt", async (c) => {
     state.signRequests++;
     const req = await c.req.json() as { psbt: string };

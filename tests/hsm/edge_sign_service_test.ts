@@ -1,11 +1,10 @@
 import assert from "node:assert/strict";
 import { HDKey } from "@scure/bip32";
-import { hex } from "@scure/base";
 import { EdgeSignService } from "../../src/hsm/sign_service.ts";
 import type { HsmCapability, HsmKey, HsmSigner } from "../../src/hsm/signer.ts";
 import { ValidationError } from "../../src/errors/mod.ts";
 import { createLogger } from "../../src/obs/logger.ts";
-import { keyPsbt } from "../_helpers/hsm_psbt.ts";
+import { hsmKeyView, keyPsbt } from "../_helpers/hsm_psbt.ts";
 
 /** A key holder that can only do ECDSA, like AWS KMS ECC_SECG_P256K1; it must never be asked. */
 class EcdsaOnlyHolder implements HsmSigner {
@@ -32,26 +31,7 @@ class EcdsaOnlyHolder implements HsmSigner {
 }
 
 const root = HDKey.fromMasterSeed(new Uint8Array(32).fill(3));
-const KEY: HsmKey = {
-  id: "hk_" + "cd".repeat(12),
-  label: "kms",
-  kind: "bip32",
-  usage: "transactions",
-  network: "mainnet",
-  status: "active",
-  currentVersion: 1,
-  policy: null,
-  policyRevision: 0,
-  createdAt: new Date(0).toISOString(),
-  versions: [{
-    version: 1,
-    status: "active",
-    fingerprint: root.fingerprint.toString(16).padStart(8, "0"),
-    publicKeyHex: hex.encode(root.publicKey!),
-    xpub: root.publicExtendedKey,
-    createdAt: new Date(0).toISOString(),
-  }],
-};
+const KEY: HsmKey = hsmKeyView(root, "hk_" + "cd".repeat(12), "kms");
 
 Deno.test("taproot on an ECDSA-only key holder is a clear 422 and nothing is sent", async () => {
   const holder = new EcdsaOnlyHolder(KEY);
