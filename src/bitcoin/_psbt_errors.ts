@@ -9,7 +9,7 @@
  */
 import { PSBTInputCoder, PSBTOutputCoder, RawPSBTV0, RawPSBTV2 } from "@scure/btc-signer/psbt.js";
 import { RawOldTx } from "@scure/btc-signer/script.js";
-import { psbtVersionOf, type RawMap, readCompactSizeValue, splitPsbtMaps } from "./_psbt_maps.ts";
+import { psbtVersionOf, type RawMap, readCompactSizeValue, splitPsbtMaps } from "./psbt_maps.ts";
 
 const GLOBAL_FIELDS: Record<string, string> = {
   unsignedTx: "PSBT_GLOBAL_UNSIGNED_TX",

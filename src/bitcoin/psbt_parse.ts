@@ -26,7 +26,7 @@ import { ValidationError } from "../errors/app_error.ts";
 import type { BitcoinNetwork } from "./network.ts";
 import { assertNetwork } from "./address.ts";
 import { assertTransaction, describeType } from "./_assert.ts";
-import { PSBT_MAGIC, psbtVersionOf, splitPsbtMaps } from "./_psbt_maps.ts";
+import { PSBT_MAGIC, psbtVersionOf, splitPsbtMaps } from "./psbt_maps.ts";
 import { explainPsbtError } from "./_psbt_errors.ts";
 
 export { explainPsbtError } from "./_psbt_errors.ts";

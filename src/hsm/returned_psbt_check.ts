@@ -31,8 +31,8 @@ import { classifyScript } from "../bitcoin/script_type.ts";
 import { psbtVersionOf } from "../bitcoin/psbt_ops.ts";
 // Why a private module: the comparison must see the serialized key-value pairs themselves
 // (unknown and proprietary keys included), which scure's `Transaction` does not expose, and
-// `_psbt_maps.ts` is the one BIP174 framing reader of the code base.
-import { type RawEntry, type RawMap, splitPsbtMaps } from "../bitcoin/_psbt_maps.ts";
+// `psbt_maps.ts` is the one BIP174 framing reader of the code base.
+import { type RawEntry, type RawMap, splitPsbtMaps } from "../bitcoin/psbt_maps.ts";
 
 /** What the edge allows the HSM to sign, computed from the key before the request. */
 export interface ReturnedPsbtExpectation {
@@ -173,30 +173,37 @@ interface NewSignature {
  *
  * `returned` must be parsed with `PSBT_TX_OPTS` (`src/bitcoin/psbt_parse.ts`):
  * a transaction that drops unknown or proprietary fields would hide an HSM that
- * added them. `original` is compared as it serializes, which is what was sent.
+ * added them. The key-value maps are compared as `wire` holds them: the bytes
+ * that were sent and received (both parsed into `original` and `returned`);
+ * without `wire`, as the two transactions serialize.
  *
  * @param original the PSBT sent to the HSM
  * @param returned the PSBT the HSM answered with
  * @param expect the inputs and keys the HSM may sign with
+ * @param wire the bytes `original` and `returned` were parsed from
  * @returns every added signature, by input then map order
  * @throws UpstreamError (502) naming what is wrong, with a `check` extension
  * @example
  * ```ts
- * const returned = parsePsbt(answer.psbt, { network }).tx;
- * const added = checkReturnedPsbt(sent.tx, returned, expectation);
+ * const returned = parsePsbt(answer.psbt, { network });
+ * const added = checkReturnedPsbt(sent.tx, returned.tx, expectation, {
+ *   original: sent.bytes,
+ *   returned: returned.bytes,
+ * });
  * ```
  */
 export function checkReturnedPsbt(
   original: Transaction,
   returned: Transaction,
   expect: ReturnedPsbtExpectation,
+  wire?: { original: Uint8Array; returned: Uint8Array },
 ): AddedSignature[] {
   assertPsbtTransaction(original, "original");
   assertPsbtTransaction(returned, "returned");
   assertKeepsUnknownFields(returned);
   assertExpectation(expect, original.inputsLength);
   compareUnsignedTx(original, returned);
-  const { added, txModifiable } = compareMaps(original, returned);
+  const { added, txModifiable } = compareMaps(original, returned, wire);
   if (txModifiable !== undefined) checkTxModifiable(txModifiable, added);
   if (added.length === 0) throw reject("no-signature", "the HSM returned no signature");
   const keys = added.map((sig) => authorize(returned, sig, expect));
@@ -354,10 +361,14 @@ function compareUnsignedTx(original: Transaction, returned: Transaction): void {
 // Key-value maps
 // ---------------------------------------------------------------------------------------------
 
-function splitMaps(tx: Transaction, onError: (cause: unknown) => Error): RawMap[] {
+function splitMaps(
+  tx: Transaction,
+  wire: Uint8Array | undefined,
+  onError: (cause: unknown) => Error,
+): RawMap[] {
   let bytes: Uint8Array;
   try {
-    bytes = tx.toPSBT(psbtVersionOf(tx));
+    bytes = wire ?? tx.toPSBT(psbtVersionOf(tx));
   } catch (err) {
     throw onError(err);
   }
@@ -404,10 +415,15 @@ interface MapComparison {
 }
 
 /** Every serialized field equal except new signatures and the BIP370 signer's flag update. */
-function compareMaps(original: Transaction, returned: Transaction): MapComparison {
-  const before = splitMaps(original, (cause) => cause as Error);
+function compareMaps(
+  original: Transaction,
+  returned: Transaction,
+  wire: { original: Uint8Array; returned: Uint8Array } | undefined,
+): MapComparison {
+  const before = splitMaps(original, wire?.original, (cause) => cause as Error);
   const after = splitMaps(
     returned,
+    wire?.returned,
     (cause) =>
       new UpstreamError("HSM returned an unacceptable PSBT: it cannot be serialized", {
         extensions: { check: "unserializable" satisfies ReturnedPsbtCheck },

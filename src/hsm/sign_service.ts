@@ -12,7 +12,7 @@ import { p2pkh, p2sh, p2tr, p2wpkh, type Transaction } from "@scure/btc-signer";
 import { UpstreamError, ValidationError } from "../errors/mod.ts";
 import type { Logger } from "../obs/logger.ts";
 import type { BitcoinNetwork } from "../bitcoin/network.ts";
-import { parsePsbt } from "../bitcoin/psbt_parse.ts";
+import { type ParsedPsbt, parsePsbt } from "../bitcoin/psbt_parse.ts";
 import { psbtPrevout } from "../bitcoin/signatures.ts";
 import { type AddedSignature, checkReturnedPsbt } from "./returned_psbt_check.ts";
 import type { HsmKey, HsmSigner } from "./signer.ts";
@@ -109,15 +109,18 @@ export class EdgeSignService {
       psbt: base64.encode(original.bytes),
       idempotencyKey: req.idempotencyKey,
     });
-    let returned: Transaction;
+    let returned: ParsedPsbt;
     try {
-      returned = parsePsbt(answer.psbt, { network: this.#network }).tx;
+      returned = parsePsbt(answer.psbt, { network: this.#network });
     } catch {
       throw new UpstreamError("The HSM returned a PSBT that does not parse");
     }
     let added: AddedSignature[];
     try {
-      added = checkReturnedPsbt(original.tx, returned, expectation);
+      added = checkReturnedPsbt(original.tx, returned.tx, expectation, {
+        original: original.bytes,
+        returned: returned.bytes,
+      });
     } catch (err) {
       // The holder misbehaved: that is an incident, not a client error.
       this.#logger.error("hsm answer failed the edge's checks; PSBT not released", {
@@ -127,7 +130,8 @@ export class EdgeSignService {
       throw err;
     }
     return {
-      psbt: base64.encode(returned.toPSBT(original.version)),
+      // Exactly what was checked: the bytes sent plus the signatures.
+      psbt: base64.encode(returned.bytes),
       keyId: key.id,
       signatures: added,
       amountSats: answer.amountSats,

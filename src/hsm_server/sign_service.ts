@@ -10,7 +10,7 @@
  *
  * @module
  */
-import { hex } from "@scure/base";
+import { base64, hex } from "@scure/base";
 import { p2pkh, p2sh, p2tr, p2wpkh, type Transaction } from "@scure/btc-signer";
 import type { Db, Queryable } from "../db/db.ts";
 import type { AuditEntry, AuditLog } from "../audit/audit_log.ts";
@@ -22,12 +22,13 @@ import {
 } from "../errors/mod.ts";
 import { networkParams } from "../bitcoin/network.ts";
 import { parsePsbt } from "../bitcoin/psbt_parse.ts";
+import { insertInputRecords } from "../bitcoin/psbt_maps.ts";
 import { signMessage } from "../bitcoin/message.ts";
 import { type KeyRecord, KeyRepo } from "./key_repo.ts";
 import { type Caller, entry } from "./keys_service.ts";
 import type { KeyStore } from "./signing/key_store.ts";
 import { openKey, type SigningKey } from "./signing/key_material.ts";
-import { signPsbt } from "./signing/psbt_signer.ts";
+import { type NewInputField, type SignPsbtFields, signPsbtFields } from "./signing/psbt_signer.ts";
 import { signDigestSchnorr } from "./signing/digest_signer.ts";
 import {
   type CompiledPolicy,
@@ -420,6 +421,7 @@ function signOnePsbt(
 ): SignPsbtAnswer {
   const parsed = parsePsbt(psbt, { network: key.network, rejectNetworkMismatch: true });
   const facts = requestFacts(parsed.tx, {
+    psbtBytes: parsed.bytes,
     network: key.network,
     isOwnOutput: (i) => ownsOutput(parsed.tx, i, versions, key),
     keyFingerprints: versions.map((v) => v.fingerprint),
@@ -433,15 +435,12 @@ function signOnePsbt(
   });
   if (!verdict.allowed) throw new PolicyDenied(verdict.failures);
   const signatures: SignPsbtAnswer["signatures"] = [];
-  // Each version signs its own inputs; signPsbt returns a signed copy.
-  let signed = parsed.tx;
-  let encoded = "";
+  // Each version signs its own inputs; the records go into the PSBT as received.
+  const fields: NewInputField[] = [];
   for (const k of versions) {
-    let out: ReturnType<typeof signPsbt>;
+    let out: SignPsbtFields;
     try {
-      // `parsed` is this request's own parse, dropped if signing throws.
-      out = signPsbt(signed, k, {
-        inPlace: true,
+      out = signPsbtFields(parsed.tx, k, {
         network: key.network,
         ...(compiled?.sighashTypes === undefined
           ? {}
@@ -455,15 +454,13 @@ function signOnePsbt(
     signatures.push(
       ...out.signed.map((x) => ({ input: x.input, pubkeyHex: x.pubkeyHex, scheme: x.scheme })),
     );
-    signed = out.tx;
-    encoded = out.psbtBase64;
+    fields.push(...out.fields);
   }
   if (signatures.length === 0) {
     throw new ValidationError(`No input of this PSBT belongs to key ${key.id}`, { status: 422 });
   }
   return {
-    // signPsbt keeps the PSBT version, and already serialised the copy.
-    psbt: encoded,
+    psbt: base64.encode(insertInputRecords(parsed.bytes, fields)),
     keyId: key.id,
     signatures,
     amountSats: verdict.amountSats.toString(),

@@ -19,7 +19,7 @@ import { secp256k1 } from "@noble/curves/secp256k1.js";
 import { UpstreamError } from "../../src/errors/mod.ts";
 import { PSBT_TX_OPTS } from "../../src/bitcoin/psbt_parse.ts";
 import { psbtVersionOf } from "../../src/bitcoin/psbt_ops.ts";
-import { PSBT_MAGIC, splitPsbtMaps } from "../../src/bitcoin/_psbt_maps.ts";
+import { PSBT_MAGIC, splitPsbtMaps } from "../../src/bitcoin/psbt_maps.ts";
 import { segwitV0Sighash } from "../../src/bitcoin/sighash.ts";
 import {
   type AddedSignature,

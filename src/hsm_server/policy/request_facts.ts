@@ -79,6 +79,8 @@ export interface FactsContext {
    * only other wallets' derivations).
    */
   keyFingerprints?: readonly number[];
+  /** The PSBT's bytes when the caller holds them (`parsePsbt`); else `tx` is serialised. */
+  psbtBytes?: Uint8Array;
 }
 
 /**
@@ -122,7 +124,7 @@ export function requestFacts(tx: Transaction, ctx: FactsContext): RequestFacts {
   }
   const names = fps === undefined ? () => true : (fp: number) => fps.includes(fp);
   const report = inspectPsbt(
-    { tx, version, bytes: tx.toPSBT(version), format: "base64" },
+    { tx, version, bytes: ctx.psbtBytes ?? tx.toPSBT(version), format: "base64" },
     // The signer verifies what it relies on; facts need only sizes and types.
     { network: ctx.network, verifySignatures: false },
   );

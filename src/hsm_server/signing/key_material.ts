@@ -325,7 +325,7 @@ class Bip32Key extends BaseKey {
   readonly kind = "bip32" as const;
   readonly #master: HDKey;
   readonly #xpub: string;
-  readonly #parents = new Map<string, HDKey>();
+  readonly #nodes = new Map<string, HDKey>();
   // Public keys by path: public data, and ownership checks ask for the same leaves each request.
   readonly #publicLeaves = new Map<string, Uint8Array>();
 
@@ -363,56 +363,53 @@ class Bip32Key extends BaseKey {
 
   protected wipe(): void {
     this.#publicLeaves.clear();
-    this.#clearParents();
+    this.#clearNodes();
     this.#master.wipePrivateData();
   }
 
   /**
-   * Derive down `path` and read what `pick` wants from the last child, which is then wiped.
+   * Derive down `path` and read what `pick` wants from the node there.
    *
-   * Parent nodes (every proper prefix) are kept until {@linkcode SigningKey.dispose}: the inputs
-   * of one PSBT share their account path, and re-deriving each hardened level per input and per
-   * step (ownership check, then signing) dominated signing time. Keeping them adds no exposure:
-   * each is a function of the master key held anyway, and dispose wipes them with it.
+   * Every node derived (each proper prefix and the leaf) is kept until
+   * {@linkcode SigningKey.dispose}: the inputs of one PSBT share their account
+   * path, a wallet signs with the same addresses again, and re-deriving each
+   * level per input and per step (ownership check, then signing) dominated
+   * signing time. Keeping them adds no exposure: each is a function of the
+   * master key held anyway, and dispose wipes them with it.
    */
   #withChild(path: readonly number[], pick: (child: HDKey) => Uint8Array | null): Uint8Array {
     if (path.length === 0) return picked(pick(this.#master));
     let node = this.#master;
     let depth = 0;
-    for (let d = path.length - 1; d > 0; d--) {
-      const cached = this.#parents.get(pathKey(path, d));
+    for (let d = path.length; d > 0; d--) {
+      const cached = this.#nodes.get(pathKey(path, d));
       if (cached !== undefined) {
         node = cached;
         depth = d;
         break;
       }
     }
-    for (; depth < path.length - 1; depth++) {
+    for (; depth < path.length; depth++) {
       node = node.deriveChild(path[depth]!);
       this.#remember(pathKey(path, depth + 1), node);
     }
-    const leaf = node.deriveChild(path[path.length - 1]!);
-    try {
-      return picked(pick(leaf));
-    } finally {
-      leaf.wipePrivateData();
-    }
+    return picked(pick(node));
   }
 
   #remember(key: string, node: HDKey): void {
-    // Bounded: a PSBT with inputs under thousands of different accounts just derives afresh.
-    if (this.#parents.size >= MAX_CACHED_PARENTS) this.#clearParents();
-    this.#parents.set(key, node);
+    // Bounded: past this many paths, derive afresh rather than grow without end.
+    if (this.#nodes.size >= MAX_CACHED_NODES) this.#clearNodes();
+    this.#nodes.set(key, node);
   }
 
-  #clearParents(): void {
-    for (const node of this.#parents.values()) node.wipePrivateData();
-    this.#parents.clear();
+  #clearNodes(): void {
+    for (const node of this.#nodes.values()) node.wipePrivateData();
+    this.#nodes.clear();
   }
 }
 
-/** Parent nodes a {@linkcode Bip32Key} keeps (see `#withChild`). */
-const MAX_CACHED_PARENTS = 256;
+/** Derived nodes (accounts and leaves) a {@linkcode Bip32Key} keeps (see `#withChild`). */
+const MAX_CACHED_NODES = 4096;
 /** Derived public keys a {@linkcode Bip32Key} keeps. */
 const MAX_CACHED_PUBLIC_KEYS = 4096;
 

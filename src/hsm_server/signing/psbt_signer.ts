@@ -29,10 +29,11 @@
  *
  * All-or-nothing: every owned input is checked (BIP174 signer checks,
  * sighash policy, key present in the script) before any private key is
- * derived; signing happens on a copy, each new signature is verified against
- * its digest and public key before it enters the copy (a fault must not leak
- * a key), and only then is the copy returned. The caller's `Transaction` is
- * never modified. The edge verifies again, independently, from the PSBT.
+ * derived; each new signature is verified against its digest and public key
+ * before it is returned (a fault must not leak a key). The caller's
+ * `Transaction` is never modified: `signPsbt` adds the signatures to a copy,
+ * `signPsbtFields` hands them back as raw fields. The edge verifies again,
+ * independently, from the PSBT.
  *
  * @module
  */
@@ -95,12 +96,37 @@ export interface SignPsbtOptions {
    * reproduce published test vectors.
    */
   auxRand?: Uint8Array;
-  /**
-   * Sign `tx` itself instead of a copy: for a caller that owns a throwaway
-   * parse and discards it when signing throws (a failure can leave some
-   * inputs signed). Saves re-serialising and re-parsing the PSBT.
-   */
-  inPlace?: boolean;
+}
+
+/**
+ * A new input field, as the BIP174 key-value record it becomes:
+ * PSBT_IN_PARTIAL_SIG (0x02, key data = the 33-byte public key) or
+ * PSBT_IN_TAP_KEY_SIG (0x13, no key data).
+ */
+export interface NewInputField {
+  /** Input index. */
+  input: number;
+  /** BIP174 key type. */
+  keyType: typeof PSBT_IN_PARTIAL_SIG | typeof PSBT_IN_TAP_KEY_SIG;
+  /** Key data after the type. */
+  keyData: Uint8Array;
+  /** The signature (with its sighash byte where BIP174/BIP341 put one). */
+  value: Uint8Array;
+}
+
+/** BIP174 PSBT_IN_PARTIAL_SIG. */
+export const PSBT_IN_PARTIAL_SIG = 0x02;
+/** BIP371 PSBT_IN_TAP_KEY_SIG. */
+export const PSBT_IN_TAP_KEY_SIG = 0x13;
+
+/** What {@linkcode signPsbtFields} returns. */
+export interface SignPsbtFields {
+  /** The signature fields to add, in input order. */
+  fields: NewInputField[];
+  /** Signatures made, in input order (one per field). */
+  signed: SignedInput[];
+  /** Owned inputs that already carried this key's signature and were left as they were. */
+  alreadySigned: number[];
 }
 
 /** What {@linkcode signPsbt} returns. */
@@ -153,6 +179,50 @@ export function signPsbt(
   key: SigningKey,
   options: SignPsbtOptions,
 ): SignPsbtResult {
+  const made = signPsbtFields(tx, key, options);
+  const version = psbtVersionOf(tx);
+  const out = Transaction.fromPSBT(tx.toPSBT(version), tx.opts);
+  for (const f of made.fields) {
+    out.updateInput(
+      f.input,
+      f.keyType === PSBT_IN_PARTIAL_SIG
+        ? { partialSig: [[f.keyData, f.value]] }
+        : { tapKeySig: f.value },
+      true,
+    );
+  }
+  return {
+    tx: out,
+    psbtVersion: version,
+    psbtBase64: base64.encode(out.toPSBT(version)),
+    signed: made.signed,
+    alreadySigned: made.alreadySigned,
+  };
+}
+
+/**
+ * The signatures {@linkcode signPsbt} would add, as raw input fields, with
+ * the same checks and all-or-nothing rule; `tx` is not modified. For a caller
+ * that holds the PSBT's bytes and adds the records itself
+ * (`insertInputRecords`), which spares re-serialising the whole PSBT.
+ *
+ * @param tx a parsed PSBT (not modified)
+ * @param key the open signing key
+ * @param options network, sighash policy and aux randomness
+ * @returns the new fields and what was signed
+ * @throws as {@linkcode signPsbt}
+ * @example
+ * ```ts
+ * const parsed = parsePsbt(body.psbt, { network });
+ * const { fields } = signPsbtFields(parsed.tx, key, { network });
+ * const signed = insertInputRecords(parsed.bytes, fields);
+ * ```
+ */
+export function signPsbtFields(
+  tx: Transaction,
+  key: SigningKey,
+  options: SignPsbtOptions,
+): SignPsbtFields {
   if (!(tx instanceof Transaction)) throw new TypeError('signPsbt(): "tx" must be a Transaction');
   if (key === null || typeof key !== "object" || typeof key.publicKeyAt !== "function") {
     throw new TypeError('signPsbt(): "key" must be a SigningKey');
@@ -216,17 +286,14 @@ export function signPsbt(
     plans.push(...found);
   }
 
-  const version = psbtVersionOf(tx);
-  const out = options.inPlace === true ? tx : Transaction.fromPSBT(tx.toPSBT(version), tx.opts);
-  for (const plan of plans) {
-    if (plan.scheme === "ecdsa") signEcdsa(out, plan, key);
-    else signTaprootKeyPath(out, plan, key, options.auxRand);
-  }
+  const fields = plans.map((plan) =>
+    plan.scheme === "ecdsa"
+      ? signEcdsa(tx, plan, key)
+      : signTaprootKeyPath(tx, plan, key, options.auxRand)
+  );
 
   return {
-    tx: out,
-    psbtVersion: version,
-    psbtBase64: base64.encode(out.toPSBT(version)),
+    fields,
     signed: plans.map((p) => ({
       input: p.input,
       scheme: p.scheme,
@@ -344,7 +411,7 @@ function scriptHasKey(input: TxInput, publicKey: Uint8Array): boolean {
  * `signIdx` does, without it re-deriving the public key the plan already
  * holds and `planInput` already matched to the script.
  */
-function signEcdsa(tx: Transaction, plan: Plan, key: SigningKey): void {
+function signEcdsa(tx: Transaction, plan: Plan, key: SigningKey): NewInputField {
   const input = tx.getInput(plan.input);
   const type = getInputType(input, tx.opts.allowLegacyWitnessUtxo);
   let digest: Uint8Array;
@@ -370,9 +437,12 @@ function signEcdsa(tx: Transaction, plan: Plan, key: SigningKey): void {
   // A faulty ECDSA signature can leak the key: check it before it enters the PSBT.
   const opts = { prehash: false, lowS: true, format: "der" } as const;
   if (!secp256k1.verify(der, digest, plan.publicKey, opts)) throw selfCheckFailed(plan.input);
-  tx.updateInput(plan.input, {
-    partialSig: [[plan.publicKey, Uint8Array.of(...der, plan.sighashType)]],
-  }, true);
+  return {
+    input: plan.input,
+    keyType: PSBT_IN_PARTIAL_SIG,
+    keyData: plan.publicKey,
+    value: Uint8Array.of(...der, plan.sighashType),
+  };
 }
 
 function signTaprootKeyPath(
@@ -380,7 +450,7 @@ function signTaprootKeyPath(
   plan: Plan,
   key: SigningKey,
   auxRand: Uint8Array | undefined,
-): void {
+): NewInputField {
   const input = tx.getInput(plan.input);
   const prevouts = taprootPrevouts(tx, plan.input, plan.sighashType);
   const digest = taprootSighash(tx, plan.input, prevouts, plan.sighashType);
@@ -409,7 +479,12 @@ function signTaprootKeyPath(
   const tapKeySig = plan.sighashType === SigHash.DEFAULT
     ? signature
     : Uint8Array.of(...signature, plan.sighashType);
-  tx.updateInput(plan.input, { tapKeySig }, true);
+  return {
+    input: plan.input,
+    keyType: PSBT_IN_TAP_KEY_SIG,
+    keyData: new Uint8Array(0),
+    value: tapKeySig,
+  };
 }
 
 /** Spent outputs for the BIP341 message; ANYONECANPAY reads only this input's. */

@@ -64,10 +64,16 @@ Deno.test("openKey('bip32') derives what @scure/bip32 derives, at hardened and n
     assert.deepEqual(key.publicKeyAt(p), child.publicKey, text);
     assert.deepEqual(key.privateKeyAt(p), child.privateKey, text);
   }
-  // Repeated and interleaved derivations (parent nodes are kept) give the same keys.
+  // Repeated and interleaved derivations (derived nodes are kept) give the same keys, and a
+  // caller wiping the private key it was handed (as the signer does) wipes only its copy.
   assert.deepEqual(
     key.publicKeyAt([H + 84, H, H, 0, 5]),
     master.derive("m/84'/0'/0'/0/5").publicKey,
+  );
+  key.privateKeyAt([H + 84, H, H, 0, 5]).fill(0);
+  assert.deepEqual(
+    key.privateKeyAt([H + 84, H, H, 0, 5]),
+    master.derive("m/84'/0'/0'/0/5").privateKey,
   );
   assert.deepEqual(key.publicKey, master.publicKey);
   assert.equal(key.fingerprint, master.fingerprint);

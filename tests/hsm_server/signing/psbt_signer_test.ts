@@ -15,7 +15,8 @@ import {
   openKey,
   type SigningKey,
 } from "../../../src/hsm_server/signing/key_material.ts";
-import { signPsbt } from "../../../src/hsm_server/signing/psbt_signer.ts";
+import { signPsbt, signPsbtFields } from "../../../src/hsm_server/signing/psbt_signer.ts";
+import { insertInputRecords, splitPsbtMaps } from "../../../src/bitcoin/psbt_maps.ts";
 import { coinFor, h, psbtHex, spendPsbt, type SpendType } from "./_psbt_builders.ts";
 
 const NETWORK = "regtest" as const;
@@ -98,6 +99,54 @@ Deno.test("signPsbt() signs P2WPKH, P2SH-P2WPKH, P2PKH and P2TR inputs of one PS
   assert.deepEqual(result.signed.map((s) => s.scheme), ["ecdsa", "ecdsa", "ecdsa", "schnorr"]);
   assertAllValid(result.tx, "mixed types");
   finalizeAndReparse(result.tx, "mixed types");
+});
+
+for (const version of [0, 2] as const) {
+  Deno.test(`signPsbtFields() + insertInputRecords(): the signed PSBT is the v${version} original plus the records, and equals signPsbt's`, () => {
+    const key = newKey();
+    const types = ["p2wpkh", "p2sh-p2wpkh", "p2pkh", "p2tr"] as const;
+    const built = spendPsbt(types.map((t, i) => coinFor(key, path(t, i), t)));
+    const bytes = built.toPSBT(version);
+    const tx = Transaction.fromPSBT(bytes, PSBT_TX_OPTS);
+    const aux = new Uint8Array(32).fill(3);
+    const { fields, signed } = signPsbtFields(tx, key, { network: NETWORK, auxRand: aux });
+    assert.equal(fields.length, 4);
+    assert.deepEqual(signed.map((x) => x.input), [0, 1, 2, 3]);
+    assert.deepEqual(tx.getInput(0).partialSig, undefined, "the parse is not modified");
+
+    const out = insertInputRecords(bytes, fields);
+    const before = splitPsbtMaps(bytes);
+    const after = splitPsbtMaps(out);
+    assert.ok(before.ok && after.ok);
+    assert.equal(after.maps.length, before.maps.length);
+    for (const [m, map] of before.maps.entries()) {
+      const kept = after.maps[m]!.entries.slice(0, map.entries.length);
+      assert.deepEqual(kept, map.entries, `map ${m} keeps its records, in order`);
+      assert.equal(after.maps[m]!.entries.length - map.entries.length, m >= 1 && m <= 4 ? 1 : 0);
+    }
+    const reparsed = Transaction.fromPSBT(out, PSBT_TX_OPTS);
+    const viaScure = signPsbt(tx, key, { network: NETWORK, auxRand: aux }).tx;
+    for (let i = 0; i < 4; i++) {
+      assert.deepEqual(reparsed.getInput(i), viaScure.getInput(i), `input ${i}`);
+    }
+    assertAllValid(reparsed, `records v${version}`);
+    finalizeAndReparse(reparsed, `records v${version}`);
+  });
+}
+
+Deno.test("insertInputRecords() refuses a key already in the map, a repeated record and a missing input", () => {
+  const key = newKey();
+  const tx = spendPsbt([coinFor(key, path("p2wpkh", 0), "p2wpkh")]);
+  const bytes = tx.toPSBT(0);
+  const signed = signPsbt(tx, key, { network: NETWORK }).tx.toPSBT(0);
+  const [pub, sig] = Transaction.fromPSBT(signed, PSBT_TX_OPTS).getInput(0).partialSig![0]!;
+  const record = { input: 0, keyType: 0x02, keyData: pub, value: sig };
+  assert.throws(() => insertInputRecords(signed, [record]), /input 0 has that key/);
+  assert.throws(() => insertInputRecords(bytes, [record, record]), /input 0 has that key/);
+  assert.throws(() => insertInputRecords(bytes, [{ ...record, input: 1 }]), /no input 1/);
+  assert.throws(() => insertInputRecords(bytes.subarray(0, 20), [record]), /framing/);
+  // Sanity: one record is accepted and parses.
+  assert.ok(Transaction.fromPSBT(insertInputRecords(bytes, [record]), PSBT_TX_OPTS));
 });
 
 Deno.test("signPsbt() ECDSA signatures are deterministic (RFC 6979); Schnorr ones use fresh aux_rand", () => {
