@@ -39,6 +39,13 @@ import { startLightningSync } from "./src/layer2/lightning/lightning_sync.ts";
 import { LndRestBackend } from "./src/layer2/lightning/lnd_rest.ts";
 import { ClnRestBackend } from "./src/layer2/lightning/cln_rest.ts";
 import { pinnedTlsTransport } from "./src/net/pinned_tls_transport.ts";
+import {
+  dirModelFiles,
+  InferenceEngine,
+  loadRegistry,
+  MlService,
+  OrtRuntime,
+} from "./src/ml/mod.ts";
 
 /** How often expired `Idempotency-Key` records are deleted. */
 const PURGE_INTERVAL_MS = 60 * 60 * 1000;
@@ -149,6 +156,17 @@ async function serve(config: Config, db: Db, logger: Logger): Promise<number> {
       });
     }
   }
+  let ml: MlService | null;
+  try {
+    ml = await buildMl(config, db, logger);
+  } catch (err) {
+    // A model that does not match its card, or does not load, must not be served: refuse to start.
+    logger.error("models refused", { error: err instanceof Error ? err.message : String(err) });
+    ln?.client.close();
+    hsm?.client.close();
+    for (const c of chain.clients) c.close();
+    return 1;
+  }
   const tracker = new TxTracker({
     db,
     service: txs,
@@ -190,6 +208,7 @@ async function serve(config: Config, db: Db, logger: Logger): Promise<number> {
     psbts,
     hsm: hsm === null ? null : { signer: hsm.signer, signing: hsm.signing },
     lightning,
+    ml,
   });
 
   const abort = new AbortController();
@@ -234,12 +253,30 @@ async function serve(config: Config, db: Db, logger: Logger): Promise<number> {
   clearInterval(purge);
   await tracker.stop();
   await lnSync?.stop();
+  await ml?.drainShadows();
+  await ml?.engine.close();
   ln?.client.close();
   for (const client of chain.clients) client.close();
   hsm?.client.close();
   await authenticator.close();
   logger.info("shutdown complete");
   return 0;
+}
+
+/** The inference engine on the verified models in `ANYA_MODELS_DIR`, or none when disabled. */
+async function buildMl(config: Config, db: Db, logger: Logger): Promise<MlService | null> {
+  if (config.ml === null) return null;
+  const runtime = OrtRuntime.create({ numThreads: config.ml.wasmThreads });
+  const models = await loadRegistry(dirModelFiles(config.modelsDir));
+  const engine = await InferenceEngine.create(runtime, models, {
+    maxBatch: config.ml.maxBatch,
+    maxWaitMicros: config.ml.maxWaitMicros,
+  });
+  logger.info("models loaded", {
+    runtime: runtime.info,
+    models: engine.loadTimes().map((m) => `${m.name}-${m.version} (${m.loadMs.toFixed(0)} ms)`),
+  });
+  return new MlService({ engine, db, logger });
 }
 
 /** Retry and breaker settings shared by the chain upstreams. */

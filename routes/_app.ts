@@ -30,6 +30,8 @@ import { psbtRoutes } from "./psbt.ts";
 import { keyRoutes } from "./keys.ts";
 import { signingRoutes } from "./signing.ts";
 import { lightningRoutes } from "./lightning.ts";
+import { mlRoutes } from "./ml.ts";
+import type { MlService } from "../src/ml/ml_service.ts";
 import type { LightningService } from "../src/layer2/lightning/lightning_service.ts";
 import type { Config } from "../src/config/schema.ts";
 import type { Logger } from "../src/obs/logger.ts";
@@ -65,6 +67,8 @@ export interface AppDeps {
   hsm: { signer: HsmSigner; signing: EdgeSignService } | null;
   /** Lightning invoices, payments and channels (node routes answer 503 without a node). */
   lightning: LightningService;
+  /** Model inference; `null` when the edge runs without models. */
+  ml: MlService | null;
 }
 
 /**
@@ -143,6 +147,7 @@ export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
     }),
   );
   app.route("/", lightningRoutes({ ...deps, ...idempotencySettings }));
+  app.route("/", mlRoutes(deps));
   mountDocs(app, { version: deps.version });
 
   app.notFound((c) =>

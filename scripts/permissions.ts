@@ -13,7 +13,8 @@
  * - `--allow-read`: the models dir, the data dir, every configured file (each
  *   config value whose key ends in `File`), and, when the database is PGlite and
  *   the program runs from source, PGlite's package directory (it reads its WASM
- *   image and data bundle from there at start).
+ *   image and data bundle from there at start); with ML enabled, from source,
+ *   onnxruntime-web's WASM binary (read once when the first session is made).
  * - `--allow-write`: the data dir only.
  * - `--allow-net`: the listen address and the configured upstreams.
  *
@@ -32,6 +33,8 @@ export interface PermissionOptions {
   mode?: LaunchMode;
   /** PGlite's package directory; required in `run` mode when `db.kind` is `pglite`. */
   pgliteDir?: string | undefined;
+  /** onnxruntime-web's WASM file; required in `run` mode when ML is enabled. */
+  ortWasmFile?: string | undefined;
 }
 
 /** What the server may touch, one list per permission. */
@@ -93,6 +96,12 @@ export function permissionsFor(config: Config, options: PermissionOptions = {}):
       throw new TypeError("pgliteDir is required to run on PGlite from source");
     }
     read.push(options.pgliteDir);
+  }
+  if (mode === "run" && config.ml !== null) {
+    if (options.ortWasmFile === undefined || options.ortWasmFile === "") {
+      throw new TypeError("ortWasmFile is required to run models from source");
+    }
+    read.push(options.ortWasmFile);
   }
   return {
     env: [...CONFIG_ENV_KEYS],
@@ -190,6 +199,27 @@ export function pgliteDirFromUrl(url: string): string {
   const next = path.slice(at + marker.length).split("/")[0] ?? "";
   return /^\d+\.\d+\.\d+/.test(next) ? `${dir}/${next}` : dir;
 }
+
+/**
+ * The WASM binary onnxruntime-web loads, next to the module its package
+ * entry resolves to (`…/onnxruntime-web/dist/ort.*.mjs`).
+ *
+ * @param url `import.meta.resolve("onnxruntime-web")`
+ * @returns absolute path of `ort-wasm-simd-threaded.wasm`
+ * @throws RangeError when the URL is not a file URL inside the package's `dist`
+ */
+export function ortWasmFileFromUrl(url: string): string {
+  const parsed = new URL(url);
+  if (parsed.protocol !== "file:") throw new RangeError(`Expected a file URL, got "${url}"`);
+  const path = decodeURIComponent(parsed.pathname);
+  const at = path.lastIndexOf("/onnxruntime-web/");
+  const dist = path.lastIndexOf("/dist/");
+  if (at < 0 || dist < at) throw new RangeError(`Not inside onnxruntime-web/dist: "${url}"`);
+  return `${path.slice(0, dist)}/dist/${ORT_WASM}`;
+}
+
+/** The onnxruntime-web 1.30 build the WASM backend runs (SIMD, threads-capable). */
+export const ORT_WASM = "ort-wasm-simd-threaded.wasm";
 
 function unique(values: readonly string[]): string[] {
   return [...new Set(values)];

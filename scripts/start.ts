@@ -33,6 +33,7 @@ import { type HsmConfig, loadHsmConfig } from "../src/hsm_server/config.ts";
 import {
   hsmPermissionsFor,
   type LaunchMode,
+  ortWasmFileFromUrl,
   permissionFlags,
   permissionsFor,
   pgliteDirFromUrl,
@@ -139,17 +140,19 @@ export function parseLaunchArgs(args: readonly string[]): LaunchArgs {
  *
  * @param launch parsed launcher arguments
  * @param flags permission flags from {@linkcode permissionFlags}
- * @param options `configFile`: the `deno.json` to use (default {@linkcode CONFIG_FILE})
+ * @param options `configFile`: the `deno.json` to use (default {@linkcode CONFIG_FILE});
+ *   `include`: extra files a compiled binary embeds
  * @returns arguments after `deno`
  */
 export function denoArgs(
   launch: LaunchArgs,
   flags: readonly string[],
-  options: { configFile?: string } = {},
+  options: { configFile?: string; include?: readonly string[] } = {},
 ): string[] {
   const common = ["--frozen", "--no-prompt", "--config", options.configFile ?? CONFIG_FILE];
   if (launch.mode === "compile") {
-    return ["compile", ...common, ...flags, "--output", launch.output, launch.script];
+    const include = (options.include ?? []).flatMap((f) => ["--include", f]);
+    return ["compile", ...common, ...flags, ...include, "--output", launch.output, launch.script];
   }
   return [
     "run",
@@ -172,11 +175,11 @@ export function flagsFor(config: Config | HsmConfig, mode: LaunchMode): string[]
   const pgliteDir = mode === "run" && config.db.kind === "pglite"
     ? pgliteDirFromUrl(import.meta.resolve("@electric-sql/pglite"))
     : undefined;
-  return permissionFlags(
-    "kekFile" in config
-      ? hsmPermissionsFor(config, { mode, pgliteDir })
-      : permissionsFor(config, { mode, pgliteDir }),
-  );
+  if ("kekFile" in config) return permissionFlags(hsmPermissionsFor(config, { mode, pgliteDir }));
+  const ortWasmFile = mode === "run" && config.ml !== null
+    ? ortWasmFileFromUrl(import.meta.resolve("onnxruntime-web"))
+    : undefined;
+  return permissionFlags(permissionsFor(config, { mode, pgliteDir, ortWasmFile }));
 }
 
 /** The HSM signer's entry point: launched with its own config and permissions. */
@@ -292,7 +295,11 @@ export async function main(
       return 1;
     }
   }
-  return await runChild(denoArgs(launch, flags));
+  // A binary carries onnxruntime-web's WASM inside it: module graphs do not include it on their own.
+  const include = launch.mode === "compile" && !("kekFile" in config) && config.ml !== null
+    ? [ortWasmFileFromUrl(import.meta.resolve("onnxruntime-web"))]
+    : [];
+  return await runChild(denoArgs(launch, flags, { include }));
 }
 
 if (import.meta.main) {

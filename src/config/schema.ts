@@ -130,6 +130,14 @@ export interface ConfigEnv {
   LIGHTNING_MAX_PAYMENT_SAT: number;
   /** Default per-tenant limit over a rolling 24 hours, in sats. */
   LIGHTNING_MAX_DAILY_SAT: number;
+  /** Load the models in `ANYA_MODELS_DIR` and serve `/v1/ml` and `/v1/fees/estimate`. */
+  ML_ENABLED: boolean;
+  /** Largest batch the engine runs at once, in rows (concurrent requests are coalesced up to it). */
+  ML_MAX_BATCH: number;
+  /** How long an idle model waits for more requests before running, in microseconds (0: at once). */
+  ML_MAX_WAIT_MICROS: number;
+  /** WASM threads for inference (1: on the event loop's thread, no workers). */
+  ML_WASM_THREADS: number;
 }
 
 /** One problem found while validating the environment. */
@@ -219,6 +227,10 @@ export const envSchema: EnvSchema = z.object({
   LIGHTNING_SYNC_INTERVAL_MS: int(1000, 3_600_000).default(60_000),
   LIGHTNING_MAX_PAYMENT_SAT: int(0, 2_100_000_000_000_000).default(100_000),
   LIGHTNING_MAX_DAILY_SAT: int(0, 2_100_000_000_000_000).default(1_000_000),
+  ML_ENABLED: bool.default(true),
+  ML_MAX_BATCH: int(1, 4096).default(64),
+  ML_MAX_WAIT_MICROS: int(0, 1_000_000).default(0),
+  ML_WASM_THREADS: int(1, 64).default(1),
 }).superRefine((env, ctx) => {
   const need = (name: string, why: string) =>
     ctx.addIssue({ code: "custom", path: [name], message: why });
@@ -396,6 +408,8 @@ export interface Config {
     /** Default per-tenant spending limits, in sats; tenants may be given others. */
     limits: { maxPaymentSat: bigint; maxDailySat: bigint };
   };
+  /** The inference engine; `null` when `ML_ENABLED=false`. */
+  ml: { maxBatch: number; maxWaitMicros: number; wasmThreads: number } | null;
   /** Bitcoin network, chain backend and transaction tracking. */
   chain: {
     network: BitcoinNetwork;
@@ -459,6 +473,13 @@ export function toConfig(env: ConfigEnv): Config {
         maxDailySat: BigInt(env.LIGHTNING_MAX_DAILY_SAT),
       },
     },
+    ml: env.ML_ENABLED
+      ? {
+        maxBatch: env.ML_MAX_BATCH,
+        maxWaitMicros: env.ML_MAX_WAIT_MICROS,
+        wasmThreads: env.ML_WASM_THREADS,
+      }
+      : null,
     chain: {
       network: env.BITCOIN_NETWORK,
       backend: chainBackend(env),

@@ -23,6 +23,7 @@ import { EventBus } from "../../src/events/mod.ts";
 import type { LightningBackend } from "../../src/layer2/lightning/backend.ts";
 import { LightningService } from "../../src/layer2/lightning/lightning_service.ts";
 import { ScriptedChainBackend } from "../_fakes/chain_backend.ts";
+import type { MlService } from "../../src/ml/ml_service.ts";
 
 /** A test application and handles on its services. */
 export interface TestApp extends AsyncDisposable {
@@ -57,6 +58,8 @@ export interface TestAppOptions {
   hsm?: HsmSigner;
   /** The Lightning node (a real adapter against a test peer); default none. */
   lightning?: LightningBackend;
+  /** The ML service (a real engine on test models); default none. */
+  ml?: MlService;
 }
 
 /**
@@ -121,6 +124,7 @@ export function buildTestApp(
       signing: new EdgeSignService({ signer: options.hsm, network: config.chain.network, logger }),
     },
     lightning,
+    ml: options.ml ?? null,
   });
   return {
     app,

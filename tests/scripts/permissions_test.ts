@@ -3,6 +3,7 @@ import { type Config, CONFIG_ENV_KEYS, loadConfig } from "../../src/config/mod.t
 import {
   configFiles,
   netHosts,
+  ortWasmFileFromUrl,
   permissionFlags,
   permissionsFor,
   pgliteDirFromUrl,
@@ -10,11 +11,13 @@ import {
 
 const PGLITE =
   "/repo/node_modules/.deno/@electric-sql+pglite@0.5.17/node_modules/@electric-sql/pglite";
+const ORT =
+  "/repo/node_modules/.deno/onnxruntime-web@1.30.0/node_modules/onnxruntime-web/dist/ort-wasm-simd-threaded.wasm";
 
 Deno.test("permissionsFor() grants PGlite defaults: schema env, models, data, PGlite dir, listen address", () => {
-  const p = permissionsFor(loadConfig({}), { pgliteDir: PGLITE });
+  const p = permissionsFor(loadConfig({}), { pgliteDir: PGLITE, ortWasmFile: ORT });
   assert.deepEqual(p.env, [...CONFIG_ENV_KEYS]);
-  assert.deepEqual(p.read, ["./models", "./data", PGLITE]);
+  assert.deepEqual(p.read, ["./models", "./data", PGLITE, ORT]);
   assert.deepEqual(p.write, ["./data"]);
   assert.deepEqual(p.net, ["127.0.0.1:8080"]);
 });
@@ -28,6 +31,7 @@ Deno.test("permissionsFor() on PostgreSQL grants the secret files and the databa
     DATABASE_URL: "postgres://anya@db.internal/anya",
     DATABASE_PASSWORD_FILE: "/run/secrets/pg",
     ANYA_DATA_KEY_FILE: "/run/secrets/data.key",
+    ML_ENABLED: "false",
   });
   const p = permissionsFor(config, { pgliteDir: PGLITE });
   assert.deepEqual(p.read, [
@@ -47,7 +51,24 @@ Deno.test("permissionsFor() in compile mode needs no PGlite dir (the binary embe
 
 Deno.test("permissionsFor() refuses to run PGlite from source without its package dir", () => {
   assert.throws(() => permissionsFor(loadConfig({})), TypeError);
-  assert.throws(() => permissionsFor(loadConfig({}), { pgliteDir: "" }), TypeError);
+  assert.throws(
+    () => permissionsFor(loadConfig({}), { pgliteDir: "", ortWasmFile: ORT }),
+    TypeError,
+  );
+});
+
+Deno.test("permissionsFor() grants onnxruntime-web's WASM file only when models run from source", () => {
+  assert.throws(() => permissionsFor(loadConfig({}), { pgliteDir: PGLITE }), /ortWasmFile/);
+  const off = permissionsFor(loadConfig({ ML_ENABLED: "false" }), { pgliteDir: PGLITE });
+  assert.ok(!off.read.includes(ORT));
+  assert.equal(
+    ortWasmFileFromUrl(
+      "file:///repo/node_modules/.deno/onnxruntime-web@1.30.0/node_modules/onnxruntime-web/dist/ort.node.min.mjs",
+    ),
+    ORT,
+  );
+  assert.throws(() => ortWasmFileFromUrl("https://example.com/ort.mjs"), RangeError);
+  assert.throws(() => ortWasmFileFromUrl("file:///repo/other/dist/x.mjs"), RangeError);
 });
 
 Deno.test("netHosts() spells IPv6 and explicit ports as --allow-net does, without duplicates", () => {

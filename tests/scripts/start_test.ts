@@ -124,14 +124,26 @@ Deno.test("denoArgs() runs frozen and without prompts, flags before the script",
     "dist/anya-edge",
     "main.ts",
   ]);
+  const withWasm = denoArgs(launch({ mode: "compile" }), flags, {
+    ...options,
+    include: ["/x/a.wasm"],
+  });
+  assert.deepEqual(
+    withWasm.slice(7, 9),
+    ["--include", "/x/a.wasm"],
+    "embedded files come before --output",
+  );
 });
 
 Deno.test("flagsFor() grants read of PGlite's real package directory when running from source", async () => {
   const flags = flagsFor(loadConfig({}), "run");
   const read = flags.find((f) => f.startsWith("--allow-read="));
   assert.ok(read !== undefined);
-  const pglite = read.split(",").at(-1) ?? "";
-  assert.ok(pglite.endsWith("/@electric-sql/pglite"), pglite);
+  const pglite = read.split(",").find((p) => p.endsWith("/@electric-sql/pglite")) ?? "";
+  assert.ok(pglite !== "", read);
+  const ort = read.split(",").at(-1) ?? "";
+  assert.ok(ort.endsWith("/onnxruntime-web/dist/ort-wasm-simd-threaded.wasm"), ort);
+  assert.ok((await Deno.stat(ort)).isFile);
   const pkg = JSON.parse(await Deno.readTextFile(`${pglite}/package.json`));
   assert.equal(pkg.name, "@electric-sql/pglite");
   assert.ok(!flagsFor(loadConfig({}), "compile").some((f) => f.includes("pglite")));

@@ -1,0 +1,69 @@
+/** MicroBatcher: coalescing, each caller its own rows, failures to every caller of the batch. */
+import assert from "node:assert/strict";
+import { MicroBatcher } from "../../src/ml/batcher.ts";
+
+/** A runner that doubles each value and remembers batch sizes. */
+function doubling() {
+  const sizes: number[] = [];
+  const run = async (rows: Float32Array, count: number) => {
+    sizes.push(count);
+    await new Promise((r) => setTimeout(r, 5));
+    return rows.map((v) => v * 2);
+  };
+  return { sizes, run };
+}
+
+Deno.test("MicroBatcher runs a lone request at once and coalesces those that arrive during a run", async () => {
+  const { sizes, run } = doubling();
+  const b = new MicroBatcher(run, { inWidth: 1, outWidth: 1, maxBatch: 64, maxWaitMicros: 0 });
+  const outs = await Promise.all(
+    Array.from({ length: 64 }, (_, i) => b.submit(Float32Array.of(i), 1)),
+  );
+  outs.forEach((o, i) => assert.deepEqual([...o], [i * 2], `caller ${i} gets its own row`));
+  assert.deepEqual(sizes, [1, 63]);
+  assert.deepEqual(b.stats, { runs: 2, rows: 64 });
+});
+
+Deno.test("MicroBatcher waits up to maxWaitMicros when idle, and never exceeds maxBatch", async () => {
+  const { sizes, run } = doubling();
+  const b = new MicroBatcher(run, { inWidth: 2, outWidth: 2, maxBatch: 5, maxWaitMicros: 20_000 });
+  const outs = await Promise.all(
+    Array.from({ length: 12 }, (_, i) => b.submit(Float32Array.of(i, -i), 1)),
+  );
+  outs.forEach((o, i) => assert.deepEqual([...o], [i * 2, -i * 2]));
+  assert.deepEqual(sizes, [5, 5, 2]);
+  // A multi-row request stays whole and in order.
+  const many = await b.submit(Float32Array.of(1, 2, 3, 4, 5, 6), 3);
+  assert.deepEqual([...many], [2, 4, 6, 8, 10, 12]);
+});
+
+Deno.test("MicroBatcher rejects every caller of a failed batch, and later batches still run", async () => {
+  let fail = true;
+  const b = new MicroBatcher(async (rows) => {
+    await new Promise((r) => setTimeout(r, 1));
+    if (fail) throw new Error("boom");
+    return rows;
+  }, { inWidth: 1, outWidth: 1, maxBatch: 8, maxWaitMicros: 1_000 });
+  const results = await Promise.allSettled([
+    b.submit(Float32Array.of(1), 1),
+    b.submit(Float32Array.of(2), 1),
+  ]);
+  assert.deepEqual(results.map((r) => r.status), ["rejected", "rejected"]);
+  fail = false;
+  assert.deepEqual([...await b.submit(Float32Array.of(3), 1)], [3]);
+});
+
+Deno.test("MicroBatcher refuses bad options and bad rows", () => {
+  const run = (r: Float32Array) => Promise.resolve(r);
+  assert.throws(
+    () => new MicroBatcher(run, { inWidth: 0, outWidth: 1, maxBatch: 1, maxWaitMicros: 0 }),
+    RangeError,
+  );
+  assert.throws(
+    () => new MicroBatcher(run, { inWidth: 1, outWidth: 1, maxBatch: 1, maxWaitMicros: -1 }),
+    RangeError,
+  );
+  const b = new MicroBatcher(run, { inWidth: 2, outWidth: 2, maxBatch: 2, maxWaitMicros: 0 });
+  assert.throws(() => b.submit(Float32Array.of(1), 1), RangeError);
+  assert.throws(() => b.submit(new Float32Array(6), 3), RangeError);
+});
