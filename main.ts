@@ -32,7 +32,7 @@ import { TxService } from "./src/bitcoin/tx_service.ts";
 import { PsbtService } from "./src/bitcoin/psbt_service.ts";
 import { TxTracker } from "./src/bitcoin/tx_tracker.ts";
 import { RemoteHsmSigner } from "./src/hsm/remote_hsm.ts";
-import { EdgeSignService } from "./src/hsm/sign_service.ts";
+import { EdgeSignService, type SigningRiskGate } from "./src/hsm/sign_service.ts";
 import type { LightningBackend } from "./src/layer2/lightning/backend.ts";
 import { LightningService } from "./src/layer2/lightning/lightning_service.ts";
 import { startLightningSync } from "./src/layer2/lightning/lightning_sync.ts";
@@ -41,11 +41,14 @@ import { ClnRestBackend } from "./src/layer2/lightning/cln_rest.ts";
 import { pinnedTlsTransport } from "./src/net/pinned_tls_transport.ts";
 import {
   dirModelFiles,
+  FeeService,
   InferenceEngine,
   loadRegistry,
   MlService,
   OrtRuntime,
 } from "./src/ml/mod.ts";
+import { RiskService } from "./src/ml/risk/risk_service.ts";
+import { loadDenyList } from "./src/ml/risk/deny_list_file.ts";
 
 /** How often expired `Idempotency-Key` records are deleted. */
 const PURGE_INTERVAL_MS = 60 * 60 * 1000;
@@ -126,7 +129,27 @@ async function serve(config: Config, db: Db, logger: Logger): Promise<number> {
     recheckMs: config.chain.trackIntervalMs,
   });
   const psbts = new PsbtService({ backend: chain.backend, network: config.chain.network, logger });
-  const hsm = await buildHsm(config, logger);
+  let ml: MlService | null;
+  let risk: RiskService | null;
+  try {
+    ml = await buildMl(config, db, logger);
+    risk = ml === null ? null : new RiskService({
+      ml,
+      denyList: await loadDenyList(`${config.modelsDir}/data/risk`),
+      db,
+      network: config.chain.network,
+      feeRate: async () => {
+        const satPerKvb = await psbts.referenceFeeRate();
+        return satPerKvb === null ? null : satPerKvb / 1000;
+      },
+    });
+  } catch (err) {
+    // A model that does not match its card, or does not load, must not be served: refuse to start.
+    logger.error("models refused", { error: err instanceof Error ? err.message : String(err) });
+    for (const c of chain.clients) c.close();
+    return 1;
+  }
+  const hsm = await buildHsm(config, logger, risk);
   const ln = await buildLightning(config, logger);
   const lightning = new LightningService({
     db,
@@ -155,17 +178,6 @@ async function serve(config: Config, db: Db, logger: Logger): Promise<number> {
         error: err instanceof Error ? err.message : String(err),
       });
     }
-  }
-  let ml: MlService | null;
-  try {
-    ml = await buildMl(config, db, logger);
-  } catch (err) {
-    // A model that does not match its card, or does not load, must not be served: refuse to start.
-    logger.error("models refused", { error: err instanceof Error ? err.message : String(err) });
-    ln?.client.close();
-    hsm?.client.close();
-    for (const c of chain.clients) c.close();
-    return 1;
   }
   const tracker = new TxTracker({
     db,
@@ -209,6 +221,8 @@ async function serve(config: Config, db: Db, logger: Logger): Promise<number> {
     hsm: hsm === null ? null : { signer: hsm.signer, signing: hsm.signing },
     lightning,
     ml,
+    risk,
+    fees: ml === null ? null : new FeeService({ ml, chain: chain.backend, logger }),
   });
 
   const abort = new AbortController();
@@ -328,7 +342,7 @@ async function buildChainBackend(
 }
 
 /** The HSM signer over mTLS, or none without `HSM_URL`. */
-async function buildHsm(config: Config, logger: Logger) {
+async function buildHsm(config: Config, logger: Logger, risk: SigningRiskGate | null) {
   const spec = config.hsm;
   if (spec === null) return null;
   const [ca, cert, key] = await Promise.all([
@@ -356,7 +370,12 @@ async function buildHsm(config: Config, logger: Logger) {
   return {
     client,
     signer,
-    signing: new EdgeSignService({ signer, network: config.chain.network, logger }),
+    signing: new EdgeSignService({
+      signer,
+      network: config.chain.network,
+      logger,
+      ...(risk === null ? {} : { risk }),
+    }),
   };
 }
 

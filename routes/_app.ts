@@ -32,6 +32,10 @@ import { signingRoutes } from "./signing.ts";
 import { lightningRoutes } from "./lightning.ts";
 import { mlRoutes } from "./ml.ts";
 import type { MlService } from "../src/ml/ml_service.ts";
+import type { RiskService } from "../src/ml/risk/risk_service.ts";
+import { riskRoutes } from "./risk.ts";
+import { feeRoutes } from "./fees.ts";
+import type { FeeService } from "../src/ml/fee/fee_service.ts";
 import type { LightningService } from "../src/layer2/lightning/lightning_service.ts";
 import type { Config } from "../src/config/schema.ts";
 import type { Logger } from "../src/obs/logger.ts";
@@ -69,6 +73,10 @@ export interface AppDeps {
   lightning: LightningService;
   /** Model inference; `null` when the edge runs without models. */
   ml: MlService | null;
+  /** PSBT risk (deny lists, anomaly score) and tenants' risk policies; `null` when not enabled. */
+  risk: RiskService | null;
+  /** Fee-rate estimates from the fee model; `null` when not enabled. */
+  fees: FeeService | null;
 }
 
 /**
@@ -148,6 +156,8 @@ export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
   );
   app.route("/", lightningRoutes({ ...deps, ...idempotencySettings }));
   app.route("/", mlRoutes(deps));
+  app.route("/", riskRoutes(deps));
+  app.route("/", feeRoutes(deps));
   mountDocs(app, { version: deps.version });
 
   app.notFound((c) =>

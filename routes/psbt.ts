@@ -36,6 +36,7 @@ import {
   type PsbtService,
 } from "../src/bitcoin/psbt_service.ts";
 import type { UtxoInput } from "../src/bitcoin/psbt_utxo.ts";
+import type { RiskService } from "../src/ml/risk/risk_service.ts";
 
 // Base64 is 4/3 of the bytes; hex is 2×. The body limit applies first anyway.
 const MAX_PSBT_TEXT = MAX_PSBT_BYTES * 2;
@@ -238,6 +239,25 @@ const DecodedSchema = z.object({
     description:
       "Stable codes: missing-utxo, fee-rate-high, fee-high, outputs-exceed-inputs, dust-output, non-standard-script, non-standard-version, network-mismatch, non-default-sighash, invalid-signature, script-mismatch, witness-utxo-for-legacy-input, size-unknown",
   }),
+  risk: z.object({
+    score: z.number().nullable().openapi({
+      description:
+        "Anomaly score in (0, 1] of the unsupervised tx-risk model (higher: less like the real transactions it was trained on; not a fraud probability); null without the model",
+    }),
+    modelVersion: z.string().nullable(),
+    reasons: z.array(z.object({
+      feature: z.string(),
+      value: z.number(),
+      percentile: z.number(),
+      message: z.string(),
+    })),
+    denyListHits: z.array(z.object({
+      output: z.number().int(),
+      address: z.string(),
+      list: z.enum(["ofac", "ransomware"]),
+      source: z.string(),
+    })),
+  }).nullable().openapi({ description: "Null when risk scoring is not enabled on this edge" }),
 }).openapi("DecodedPsbt");
 
 const CombineBody = z.object({ psbts: z.array(PsbtText).min(2).max(16) }).strict();
@@ -323,6 +343,8 @@ function toCommand(b: z.infer<typeof CreateBody>): CreatePsbtCommand {
 /** Dependencies of {@linkcode psbtRoutes}. */
 export interface PsbtRouteDeps extends IdempotencyDeps {
   psbts: PsbtService;
+  /** Deny lists and the risk model; null when not enabled. */
+  risk: RiskService | null;
 }
 
 /** The `/v1/psbt` routes. */
@@ -390,6 +412,12 @@ export function psbtRoutes(deps: PsbtRouteDeps) {
       async (c) => {
         const body = c.req.valid("json");
         const r = await deps.psbts.decode(body.psbt, body.verifySignatures ?? false);
+        const { tenant, keyId } = c.get("principal");
+        const risk = deps.risk === null ? null : await deps.risk.assessPsbt(
+          { tenant, keyId },
+          body.psbt,
+          r.currentFeeRateSatPerKvb === null ? null : r.currentFeeRateSatPerKvb / 1000,
+        );
         return c.json({
           psbtVersion: r.psbtVersion,
           txVersion: r.txVersion,
@@ -423,6 +451,7 @@ export function psbtRoutes(deps: PsbtRouteDeps) {
             ? null
             : satPerVb(r.currentFeeRateSatPerKvb),
           warnings: r.warnings,
+          risk,
         }, 200);
       },
     )

@@ -122,10 +122,11 @@ export function signingRoutes(deps: SigningRouteDeps) {
       }),
       async (c) => {
         const b = c.req.valid("json");
-        const tenant = c.get("principal").tenant;
+        const { tenant, keyId } = c.get("principal");
         const out = await need(deps.signing).signPsbt(tenant, {
           keyId: b.keyId,
           psbt: b.psbt,
+          apiKeyId: keyId,
           // The edge's idempotency key, namespaced per route, is the HSM's too.
           idempotencyKey: `sign-psbt:${c.req.header(IDEMPOTENCY_KEY_HEADER) ?? ""}`,
         });

@@ -268,6 +268,14 @@ export class PsbtService {
     return { ...coin, nonWitnessUtxoHex: prev.hex };
   }
 
+  /**
+   * The backend's fee-rate estimate for the reference target, in sat/kvB,
+   * cached briefly; null without a backend or an answer.
+   */
+  referenceFeeRate(): Promise<number | null> {
+    return this.#referenceEstimate();
+  }
+
   /** The reference estimate, cached; decode still answers when the backend cannot. */
   async #referenceEstimate(): Promise<number | null> {
     const backend = this.#backend;

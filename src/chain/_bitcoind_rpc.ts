@@ -29,6 +29,7 @@ const height = z.number().int().min(0);
 const hash = z.string().regex(HASH_HEX);
 // Amounts (BTC) and fee rates (BTC/kvB) past the 21M BTC supply are no real answer.
 const btc = z.number().finite().min(0).max(21_000_000);
+const satPerVb = z.number().finite().min(0);
 
 /** Reply schema (fields this adapter reads; others pass unchecked). */
 export const EnvelopeSchema = z.object({
@@ -88,3 +89,39 @@ export const MempoolAcceptSchema = z.array(z.object({
   vsize: z.number().int().min(0).optional(),
   fees: z.object({ base: btc }).optional(),
 })).length(1);
+
+/** Reply schema (fields this adapter reads; others pass unchecked). */
+export const TimedBlockHeaderSchema = BlockHeaderSchema.extend({ time: z.number().int().min(0) });
+
+/**
+ * Reply schema (fields this adapter reads; others pass unchecked). `bytes` is
+ * the sum of BIP 141 virtual sizes; `total_fee` (Core ≥ 22) ignores
+ * `prioritisetransaction` deltas; `loaded` is false while mempool.dat loads.
+ */
+export const MempoolInfoSchema = z.object({
+  loaded: z.boolean().optional(),
+  size: z.number().int().min(0),
+  bytes: z.number().int().min(0),
+  total_fee: btc.optional(),
+});
+
+/**
+ * Reply schema of `getrawmempool true` (fields this adapter reads; others
+ * pass unchecked): txid → entry with its vsize and unmodified fee in BTC.
+ */
+export const RawMempoolSchema = z.record(
+  hash,
+  z.object({
+    vsize: z.number().int().min(1),
+    fees: z.object({ base: btc }),
+  }),
+);
+
+/**
+ * Reply schema of `getblockstats <height> ["feerate_percentiles","height"]`:
+ * the 10th, 25th, 50th, 75th and 90th percentile fee rates in sat/vB.
+ */
+export const BlockFeeStatsSchema = z.object({
+  height,
+  feerate_percentiles: z.tuple([satPerVb, satPerVb, satPerVb, satPerVb, satPerVb]),
+});

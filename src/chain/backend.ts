@@ -1,6 +1,7 @@
 /**
  * The `ChainBackend` port: what the edge needs from a Bitcoin chain source
- * (tip, fee estimates, address UTXOs, transaction lookup, broadcast), with
+ * (tip, fee estimates, address UTXOs, transaction lookup, broadcast, mempool
+ * snapshots for the fee-rate model), with
  * result types in the units of STYLE.md (`valueSats: bigint`, integer
  * `satPerKvb`). Adapters: `EsploraBackend` (Esplora REST) and
  * `BitcoindBackend` (Bitcoin Core JSON-RPC).
@@ -13,6 +14,9 @@
  * @module
  */
 import type { BitcoinNetwork } from "../bitcoin/network.ts";
+import type { MempoolSnapshot } from "./mempool_snapshot.ts";
+
+export type { MempoolSnapshot } from "./mempool_snapshot.ts";
 
 /** Which adapter implements the port. */
 export type ChainBackendKind = "esplora" | "bitcoind";
@@ -130,6 +134,14 @@ export interface ChainBackend {
    * @param rawTxHex the signed transaction, hex
    */
   broadcast(rawTxHex: string): Promise<BroadcastResult>;
+
+  /**
+   * The mempool as the fee-rate model sees it (`feeFeatures()` in
+   * src/ml/features/fee_features.ts): totals, an Esplora-style fee histogram,
+   * the projected next block's median, recent blocks' medians (newest first)
+   * and the tip with its header time. Both adapters implement it.
+   */
+  getMempoolSnapshot(): Promise<MempoolSnapshot>;
 
   /**
    * Unspent outputs of many scripts in one request, aligned with `scripts`.

@@ -16,9 +16,15 @@ import type {
   ChainTip,
   FeeEstimate,
   MempoolAcceptResult,
+  MempoolSnapshot,
   TxInfo,
   Utxo,
 } from "./backend.ts";
+import {
+  histogramFromEntries,
+  medianOfProjectedBlock,
+  RECENT_BLOCK_COUNT,
+} from "./mempool_snapshot.ts";
 import {
   addressRejected,
   assertAddressSyntax,
@@ -34,13 +40,17 @@ import {
 } from "./_common.ts";
 import {
   BlockchainInfoSchema,
+  BlockFeeStatsSchema,
   BlockHeaderSchema,
   EnvelopeSchema,
   MempoolAcceptSchema,
+  MempoolInfoSchema,
+  RawMempoolSchema,
   RawTxSchema,
   RPC,
   ScanSchema,
   SmartFeeSchema,
+  TimedBlockHeaderSchema,
 } from "./_bitcoind_rpc.ts";
 
 /**
@@ -69,6 +79,8 @@ export interface BitcoindBackendOptions {
    * counts as a server failure. Default `"1.0"`.
    */
   jsonRpcVersion?: "1.0" | "2.0";
+  /** Wall clock in Unix milliseconds, for a snapshot's `timestampSec`. Default `Date.now`. */
+  now?: () => number;
 }
 
 type RpcOutcome = { ok: true; result: unknown } | { ok: false; code: number; message: string };
@@ -91,6 +103,7 @@ export class BitcoindBackend implements ChainBackend {
   #readCookie: (() => Promise<string>) | undefined;
   #scanTimeoutMs: number;
   #jsonRpcVersion: "1.0" | "2.0";
+  #now: () => number;
   #nextId = 1;
 
   /**
@@ -112,6 +125,7 @@ export class BitcoindBackend implements ChainBackend {
     }
     this.#scanTimeoutMs = options.scanTimeoutMs ?? 120_000;
     this.#jsonRpcVersion = options.jsonRpcVersion ?? "1.0";
+    this.#now = options.now ?? Date.now;
   }
 
   /** `getblockchaininfo.chain`; `test` (testnet3) is refused. */
@@ -319,6 +333,84 @@ export class BitcoindBackend implements ChainBackend {
     const details = entry["reject-details"];
     if (details !== undefined) rejected.rejectDetails = sanitizeUpstreamText(details);
     return rejected;
+  }
+
+  /**
+   * A mempool snapshot from `getblockchaininfo` + `getblockheader` (tip
+   * height and header `time`), `getmempoolinfo` (`size`, `bytes` = vsize,
+   * `total_fee` in BTC, converted exactly), `getrawmempool true` (each
+   * entry's `fees.base / vsize`, bucketed like Esplora's `fee_histogram`) and
+   * `getblockstats <h> ["feerate_percentiles","height"]` for the last 6
+   * blocks (the 50th percentile, sat/vB). Core projects no next block over
+   * RPC, so its median comes from the histogram. Calls follow
+   * https://developer.bitcoin.org/reference/rpc/ (Core 22+ for `total_fee`;
+   * without it the entries' fees are summed).
+   *
+   * `getrawmempool true` grows with the mempool (a few hundred bytes per
+   * transaction): on a busy mainnet node it needs a `CHAIN_MAX_RESPONSE_BYTES`
+   * well above the default.
+   *
+   * @throws UnavailableError while the node is still loading its mempool
+   */
+  async getMempoolSnapshot(): Promise<MempoolSnapshot> {
+    const info = await this.#blockchainInfo();
+    const headerMethod = "getblockheader";
+    const header = this.#parse(
+      TimedBlockHeaderSchema,
+      this.#result(headerMethod, await this.#call(headerMethod, [info.bestblockhash, true], true)),
+      headerMethod,
+    );
+    if (header.hash !== info.bestblockhash || header.height !== info.blocks) {
+      throw this.#unexpected(headerMethod);
+    }
+
+    const infoMethod = "getmempoolinfo";
+    const mempool = this.#parse(
+      MempoolInfoSchema,
+      this.#result(infoMethod, await this.#call(infoMethod, [], true)),
+      infoMethod,
+    );
+    if (mempool.loaded === false) {
+      throw new UnavailableError("bitcoind is still loading its mempool: retry later");
+    }
+    const rawMethod = "getrawmempool";
+    const raw = this.#parse(
+      RawMempoolSchema,
+      this.#result(rawMethod, await this.#call(rawMethod, [true], true)),
+      rawMethod,
+    );
+    let feesSats = 0n;
+    const entries = [];
+    for (const e of Object.values(raw)) {
+      // `base` is what the transaction pays; `modified` adds this node's prioritisetransaction deltas.
+      const fee = btcToSats(e.fees.base);
+      feesSats += fee;
+      entries.push({ feeRateSatVb: Number(fee) / e.vsize, vsize: e.vsize });
+    }
+    const histogram = histogramFromEntries(entries);
+    const totalFeeSats = mempool.total_fee === undefined ? feesSats : btcToSats(mempool.total_fee);
+
+    const recent: number[] = [];
+    const statsMethod = "getblockstats";
+    for (let h = info.blocks; h >= 0 && h > info.blocks - RECENT_BLOCK_COUNT; h--) {
+      const out = await this.#call(statsMethod, [h, ["feerate_percentiles", "height"]], true);
+      const stats = this.#parse(BlockFeeStatsSchema, this.#result(statsMethod, out), statsMethod);
+      if (stats.height !== h) throw this.#unexpected(statsMethod);
+      recent.push(stats.feerate_percentiles[2]);
+    }
+
+    return {
+      timestampSec: Math.floor(this.#now() / 1000),
+      height: info.blocks,
+      lastBlockTimeSec: header.time,
+      mempoolCount: mempool.size,
+      mempoolVsize: mempool.bytes,
+      // At most 21M BTC in sats (< 2^53), so the number is exact.
+      mempoolTotalFeeSat: Number(totalFeeSats),
+      histogram,
+      nextBlockMedianFeeSatVb: medianOfProjectedBlock(histogram),
+      recentBlockMedianFeesSatVb: recent,
+    };
   }
 
   async #blockchainInfo(): Promise<z.infer<typeof BlockchainInfoSchema>> {

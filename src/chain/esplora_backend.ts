@@ -14,10 +14,12 @@ import type {
   ChainBackend,
   ChainTip,
   FeeEstimate,
+  MempoolSnapshot,
   TxInfo,
   TxStatus,
   Utxo,
 } from "./backend.ts";
+import { medianOfProjectedBlock, RECENT_BLOCK_COUNT } from "./mempool_snapshot.ts";
 import {
   addressRejected,
   assertAddressSyntax,
@@ -39,6 +41,29 @@ const hash = z.string().regex(HASH_HEX);
 
 const BlockSchema = z.object({ id: hash, height });
 
+/** A block with its header time (Unix seconds), for the snapshot's tip. */
+const TimedBlockSchema = BlockSchema.extend({ timestamp: z.number().int().min(0) });
+
+/** `GET /mempool`: totals in vB and sats, `fee_histogram` as `[sat/vB, vB]` pairs. */
+const MempoolSchema = z.object({
+  count: z.number().int().min(0),
+  vsize: z.number().int().min(0),
+  total_fee: z.number().int().min(0).max(MAX_SATS),
+  fee_histogram: z.array(z.tuple([z.number().finite().min(0), z.number().int().min(0)])),
+});
+
+const feeRate = z.number().finite().min(0);
+
+/** mempool.space `GET /v1/fees/mempool-blocks`: projected blocks, next one first. */
+const MempoolBlocksSchema = z.array(z.object({ medianFee: feeRate }));
+
+/** mempool.space `GET /v1/blocks`: recent blocks with their `extras.medianFee`. */
+const RecentBlocksSchema = z.array(z.object({
+  id: hash,
+  height,
+  extras: z.object({ medianFee: feeRate }),
+}));
+
 const FeeEstimatesSchema = z.record(
   z.string().regex(/^[1-9]\d{0,3}$/),
   z.number().finite().min(0),
@@ -59,24 +84,36 @@ const UtxoListSchema = z.array(z.object({
 /** Raw transaction hex as `/tx/:txid/hex` sends it. */
 const RAW_HEX = /^(?:[0-9a-f]{2})+$/;
 
+/** Tuning of {@linkcode EsploraBackend}. */
+export interface EsploraBackendOptions {
+  /** Wall clock in Unix milliseconds, for a snapshot's `timestampSec`. Default `Date.now`. */
+  now?: () => number;
+}
+
 /**
  * Esplora REST adapter. Paths follow
  * https://github.com/Blockstream/esplora/blob/master/API.md and are relative
  * to the client's base URL (e.g. `https://blockstream.info/api`). Amounts are
- * satoshis, fee rates sat/vB; single values come as plain text.
+ * satoshis, fee rates sat/vB; single values come as plain text. The mempool
+ * snapshot also reads mempool.space's additions
+ * (https://mempool.space/docs/api/rest: `GET /v1/fees/mempool-blocks`,
+ * `GET /v1/blocks`) when the upstream has them.
  */
 export class EsploraBackend implements ChainBackend {
   /** This adapter's kind. */
   readonly kind = "esplora" as const;
   #client: HttpClient;
+  #now: () => number;
 
   /**
    * Build the adapter over one client for the Esplora upstream.
    *
    * @param client the upstream's `HttpClient` (base URL ends before `/blocks`, `/tx`, ...)
+   * @param options the clock
    */
-  constructor(client: HttpClient) {
+  constructor(client: HttpClient, options: EsploraBackendOptions = {}) {
     this.#client = client;
+    this.#now = options.now ?? Date.now;
   }
 
   /** Infer the network from the genesis block hash (`GET /block-height/0`). */
@@ -214,6 +251,72 @@ export class EsploraBackend implements ChainBackend {
     const txid = res.text().trim();
     if (txid !== tx.txid) throw this.#unexpected(route);
     return { txid };
+  }
+
+  /**
+   * A mempool snapshot from `GET /mempool` (count, vsize, total_fee,
+   * fee_histogram; https://github.com/Blockstream/esplora/blob/master/API.md#mempool),
+   * the tip block (`/blocks/tip/hash`, then `/block/:hash` for a consistent
+   * height and header `timestamp`), and on mempool.space
+   * (https://mempool.space/docs/api/rest#get-mempool-blocks-fees,
+   * https://mempool.space/docs/api/rest#get-blocks) the first projected
+   * block's `medianFee` and the recent blocks' `extras.medianFee`. Where those
+   * two routes answer 404 (Blockstream's Esplora), the projected median comes
+   * from the histogram and the recent medians are empty.
+   */
+  async getMempoolSnapshot(): Promise<MempoolSnapshot> {
+    const [tip, mempool, projected, recent] = await Promise.all([
+      this.#timedTip(),
+      this.#mempool(),
+      this.#projectedMedian(),
+      this.#recentMedians(),
+    ]);
+    return {
+      timestampSec: Math.floor(this.#now() / 1000),
+      height: tip.height,
+      lastBlockTimeSec: tip.timestamp,
+      mempoolCount: mempool.count,
+      mempoolVsize: mempool.vsize,
+      mempoolTotalFeeSat: mempool.total_fee,
+      histogram: mempool.fee_histogram,
+      nextBlockMedianFeeSatVb: projected ?? medianOfProjectedBlock(mempool.fee_histogram),
+      recentBlockMedianFeesSatVb: recent,
+    };
+  }
+
+  async #timedTip(): Promise<z.infer<typeof TimedBlockSchema>> {
+    const tipHash = await this.#hashText("/blocks/tip/hash", "/blocks/tip/hash");
+    const route = "/block/:hash";
+    const res = await this.#send({ method: "GET", path: `/block/${tipHash}`, route });
+    const block = this.#parse(TimedBlockSchema, this.#json(res, route), route);
+    if (block.id !== tipHash) throw this.#unexpected(route);
+    return block;
+  }
+
+  async #mempool(): Promise<z.infer<typeof MempoolSchema>> {
+    const route = "/mempool";
+    const res = await this.#send({ method: "GET", path: route, route });
+    return this.#parse(MempoolSchema, this.#json(res, route), route);
+  }
+
+  /** The first projected block's median (mempool.space), or null where the route is missing. */
+  async #projectedMedian(): Promise<number | null> {
+    const route = "/v1/fees/mempool-blocks";
+    const res = await this.#send({ method: "GET", path: route, route }, { 404: () => null });
+    if (res === null) return null;
+    const blocks = this.#parse(MempoolBlocksSchema, this.#json(res, route), route);
+    // An empty mempool has no projected block: the histogram (empty too) decides.
+    return blocks[0]?.medianFee ?? null;
+  }
+
+  /** Recent blocks' medians, newest first (mempool.space), or [] where the route is missing. */
+  async #recentMedians(): Promise<number[]> {
+    const route = "/v1/blocks";
+    const res = await this.#send({ method: "GET", path: route, route }, { 404: () => null });
+    if (res === null) return [];
+    const blocks = this.#parse(RecentBlocksSchema, this.#json(res, route), route);
+    return blocks.toSorted((a, b) => b.height - a.height).slice(0, RECENT_BLOCK_COUNT)
+      .map((b) => b.extras.medianFee);
   }
 
   async #tipHeight(): Promise<number> {

@@ -18,7 +18,8 @@ export type {
   TxStatus,
   Utxo,
 } from "./backend.ts";
-export { EsploraBackend } from "./esplora_backend.ts";
+export type { MempoolSnapshot } from "./mempool_snapshot.ts";
+export { EsploraBackend, type EsploraBackendOptions } from "./esplora_backend.ts";
 export {
   type BitcoindAuth,
   BitcoindBackend,

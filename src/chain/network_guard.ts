@@ -8,6 +8,7 @@
  */
 import type { BitcoinNetwork } from "../bitcoin/network.ts";
 import { UnavailableError } from "../errors/mod.ts";
+import type { MempoolSnapshot } from "./mempool_snapshot.ts";
 import type {
   BroadcastResult,
   ChainBackend,
@@ -99,6 +100,10 @@ export class NetworkCheckedBackend implements ChainBackend {
   async getTip(): Promise<ChainTip> {
     await this.verify();
     return await this.#inner.getTip();
+  }
+  async getMempoolSnapshot(): Promise<MempoolSnapshot> {
+    await this.verify();
+    return await this.#inner.getMempoolSnapshot();
   }
   async estimateFee(targetBlocks: number): Promise<FeeEstimate> {
     await this.verify();

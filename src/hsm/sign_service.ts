@@ -25,15 +25,33 @@ export interface SignedPsbt {
   amountSats: string;
 }
 
+/**
+ * Checks the edge makes before asking the key holder, from the tenant's risk
+ * policy. It can only refuse (throw); it never lets through what the HSM's
+ * own policy would deny, because the HSM still decides.
+ */
+export interface SigningRiskGate {
+  /**
+   * Throw a `PolicyViolationError` when the tenant's risk policy refuses `tx`.
+   *
+   * @param caller tenant and API key
+   * @param tx the PSBT to be signed
+   */
+  checkSigning(caller: { tenant: string; keyId: string }, tx: Transaction): Promise<void>;
+}
+
 /** Dependencies of {@linkcode EdgeSignService}. */
 export interface EdgeSignServiceOptions {
   signer: HsmSigner;
   network: BitcoinNetwork;
   logger: Logger;
+  /** The tenant risk policy's gate, when risk scoring is enabled. */
+  risk?: SigningRiskGate;
 }
 
 /** Sign PSBTs through the key holder and check what comes back. */
 export class EdgeSignService {
+  readonly #risk: SigningRiskGate | null;
   readonly #signer: HsmSigner;
   readonly #network: BitcoinNetwork;
   readonly #logger: Logger;
@@ -44,6 +62,7 @@ export class EdgeSignService {
     this.#signer = options.signer;
     this.#network = options.network;
     this.#logger = options.logger;
+    this.#risk = options.risk ?? null;
   }
 
   /**
@@ -73,9 +92,10 @@ export class EdgeSignService {
    */
   async signPsbt(
     owner: string,
-    req: { keyId: string; psbt: string; idempotencyKey: string },
+    req: { keyId: string; psbt: string; idempotencyKey: string; apiKeyId?: string },
   ): Promise<SignedPsbt> {
     const original = parsePsbt(req.psbt, { network: this.#network, rejectNetworkMismatch: true });
+    await this.#risk?.checkSigning({ tenant: owner, keyId: req.apiKeyId ?? owner }, original.tx);
     let key = await this.#publicKey(owner, req.keyId, false);
     let expectation = expectationFor(original.tx, key);
     if (expectation.signableInputs.size === 0) {

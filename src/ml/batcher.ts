@@ -5,8 +5,9 @@
  * One run is in flight at a time (onnxruntime-web's WASM backend serves one
  * run per session anyway); callers that arrive meanwhile wait together and
  * form the next batch, up to `maxBatch` rows. An idle batcher waits at most
- * `maxWaitMicros` for company before running a lone request; 0 runs it at
- * once, so a single caller pays no added latency.
+ * `maxWaitMicros` for company before running a lone request; with 0 it runs
+ * as soon as the current task ends (a microtask), so callers submitting in
+ * the same tick share a run and a single caller pays no timer.
  *
  * @module
  */
@@ -49,6 +50,7 @@ export class MicroBatcher {
   #queuedRows = 0;
   #running = false;
   #timer: ReturnType<typeof setTimeout> | undefined;
+  #flushQueued = false;
   readonly stats: BatcherStats = { runs: 0, rows: 0 };
 
   /**
@@ -91,8 +93,18 @@ export class MicroBatcher {
 
   #schedule(): void {
     if (this.#running) return; // the run in flight picks the queue up when it ends
-    if (this.#queuedRows >= this.#opts.maxBatch || this.#opts.maxWaitMicros === 0) {
+    if (this.#queuedRows >= this.#opts.maxBatch) {
       this.#flush();
+      return;
+    }
+    if (this.#opts.maxWaitMicros === 0) {
+      if (!this.#flushQueued) {
+        this.#flushQueued = true;
+        queueMicrotask(() => {
+          this.#flushQueued = false;
+          this.#flush();
+        });
+      }
       return;
     }
     this.#timer ??= setTimeout(() => {
@@ -150,7 +162,8 @@ export class MicroBatcher {
     }
     let at = 0;
     for (const p of batch) {
-      p.resolve(out.slice(at, at + p.count * outWidth));
+      // Views, not copies: the run's output buffer belongs to this batch alone.
+      p.resolve(out.subarray(at, at + p.count * outWidth));
       at += p.count * outWidth;
     }
   }

@@ -160,13 +160,17 @@ export class InferenceEngine {
     }
     const t0 = performance.now();
     const count = rows.length / width;
-    const parts: Promise<Float32Array>[] = [];
-    for (let r = 0; r < count; r += this.#maxBatch) {
-      const n = Math.min(this.#maxBatch, count - r);
-      parts.push(m.batcher.submit(rows.subarray(r * width, (r + n) * width), n));
+    let outputs: Float32Array;
+    if (count <= this.#maxBatch) {
+      outputs = await m.batcher.submit(rows, count);
+    } else {
+      const parts: Promise<Float32Array>[] = [];
+      for (let r = 0; r < count; r += this.#maxBatch) {
+        const n = Math.min(this.#maxBatch, count - r);
+        parts.push(m.batcher.submit(rows.subarray(r * width, (r + n) * width), n));
+      }
+      outputs = concat(await Promise.all(parts));
     }
-    const outs = await Promise.all(parts);
-    const outputs = outs.length === 1 ? outs[0]! : concat(outs);
     for (const v of outputs) {
       if (!Number.isFinite(v)) {
         throw new Error(`Model ${name}-${version} produced a non-finite output`);

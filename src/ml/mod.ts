@@ -19,3 +19,5 @@ export {
 export { type ModelCard, parseModelCard, type TensorSpec } from "./model_card.ts";
 export type { Route, RoutingTable } from "./routing.ts";
 export type { VersionMetrics } from "./ml_repo.ts";
+export type { RiskPolicy } from "./risk/risk_policy_repo.ts";
+export { FEE_MODEL, type FeeRateEstimate, FeeService } from "./fee/fee_service.ts";

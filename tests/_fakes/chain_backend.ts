@@ -8,6 +8,7 @@ import type {
   ChainBackend,
   ChainTip,
   FeeEstimate,
+  MempoolSnapshot,
   TxInfo,
   Utxo,
 } from "../../src/chain/backend.ts";
@@ -34,6 +35,18 @@ export class ScriptedChainBackend implements ChainBackend {
   readonly broadcasts: string[] = [];
   readonly scripts: BroadcastScript[] = [];
   lookupFails = false;
+  /** What `getMempoolSnapshot()` answers; set it, or an `Error` to throw. */
+  snapshot: MempoolSnapshot | Error = {
+    timestampSec: 1_700_000_000,
+    height: 800_000,
+    lastBlockTimeSec: 1_699_999_700,
+    mempoolCount: 3,
+    mempoolVsize: 180_000,
+    mempoolTotalFeeSat: 1_800_000,
+    histogram: [[20, 60_000], [10, 60_000], [2, 60_000]],
+    nextBlockMedianFeeSatVb: 10,
+    recentBlockMedianFeesSatVb: [12, 9, 15, 7, 30, 11],
+  };
   /** Called before each broadcast completes (to interleave concurrent calls). */
   broadcastDelayMs = 0;
 
@@ -45,6 +58,10 @@ export class ScriptedChainBackend implements ChainBackend {
   }
   estimateFee(targetBlocks: number): Promise<FeeEstimate> {
     return Promise.resolve({ satPerKvb: this.feeSatPerKvb, targetBlocks });
+  }
+  getMempoolSnapshot(): Promise<MempoolSnapshot> {
+    if (this.snapshot instanceof Error) return Promise.reject(this.snapshot);
+    return Promise.resolve(structuredClone(this.snapshot));
   }
   getAddressUtxos(address: string): Promise<Utxo[]> {
     return Promise.resolve(this.utxos.get(address) ?? []);

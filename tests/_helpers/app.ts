@@ -24,6 +24,8 @@ import type { LightningBackend } from "../../src/layer2/lightning/backend.ts";
 import { LightningService } from "../../src/layer2/lightning/lightning_service.ts";
 import { ScriptedChainBackend } from "../_fakes/chain_backend.ts";
 import type { MlService } from "../../src/ml/ml_service.ts";
+import type { RiskService } from "../../src/ml/risk/risk_service.ts";
+import type { FeeService } from "../../src/ml/fee/fee_service.ts";
 
 /** A test application and handles on its services. */
 export interface TestApp extends AsyncDisposable {
@@ -60,6 +62,10 @@ export interface TestAppOptions {
   lightning?: LightningBackend;
   /** The ML service (a real engine on test models); default none. */
   ml?: MlService;
+  /** PSBT risk and tenants' risk policies; default none. */
+  risk?: RiskService;
+  /** Fee estimates from the fee model; default none. */
+  fees?: FeeService;
 }
 
 /**
@@ -121,10 +127,17 @@ export function buildTestApp(
     psbts,
     hsm: options.hsm === undefined ? null : {
       signer: options.hsm,
-      signing: new EdgeSignService({ signer: options.hsm, network: config.chain.network, logger }),
+      signing: new EdgeSignService({
+        signer: options.hsm,
+        network: config.chain.network,
+        logger,
+        ...(options.risk === undefined ? {} : { risk: options.risk }),
+      }),
     },
     lightning,
     ml: options.ml ?? null,
+    risk: options.risk ?? null,
+    fees: options.fees ?? null,
   });
   return {
     app,

@@ -18,10 +18,12 @@
 import {
   acceptTx,
   blockByHash,
+  blockMedianAt,
   type ChainState,
   decodePeerTx,
   isAddressForPeer,
   judgeTx,
+  mempoolByFeeRate,
   type PeerNetwork,
 } from "./chain_state.ts";
 import type { ChainPeer } from "./esplora_peer.ts";
@@ -41,6 +43,8 @@ export interface BitcoindPeerOptions {
   scanInProgress?: boolean;
   /** Methods answered with -32601 "Method not found", as on an older node. */
   unavailableMethods?: string[];
+  /** `getmempoolinfo` reports `loaded: false`, as while mempool.dat is read at startup. */
+  mempoolLoading?: boolean;
   /** Methods that never answer (until the client gives up or the peer closes). */
   hangMethods?: string[];
 }
@@ -193,6 +197,12 @@ function dispatch(
     }
     case "getrawtransaction":
       return getRawTransaction(state, options, params);
+    case "getmempoolinfo":
+      return getMempoolInfo(state, options);
+    case "getrawmempool":
+      return getRawMempool(state, params);
+    case "getblockstats":
+      return getBlockStats(state, params);
     case "scantxoutset":
       return scanTxOutSet(state, options, params);
     case "testmempoolaccept":
@@ -280,6 +290,95 @@ function getRawTransaction(
     result.confirmations = state.tip.height - known.block.height + 1;
     result.time = 1_700_000_000 + known.block.height * 600;
     result.blocktime = result.time;
+  }
+  return { result };
+}
+
+function getMempoolInfo(state: ChainState, options: BitcoindPeerOptions): RpcResult {
+  const entries = state.mempoolEntries;
+  const vsize = entries.reduce((sum, e) => sum + e.vsize, 0);
+  return {
+    result: {
+      loaded: options.mempoolLoading !== true,
+      size: entries.length,
+      bytes: vsize,
+      usage: vsize * 4,
+      total_fee: btc(entries.reduce((sum, e) => sum + e.feeSats, 0n)),
+      maxmempool: 300_000_000,
+      mempoolminfee: btc(1000n),
+      minrelaytxfee: btc(1000n),
+      incrementalrelayfee: btc(1000n),
+      unbroadcastcount: 0,
+      fullrbf: true,
+    },
+  };
+}
+
+function getRawMempool(state: ChainState, params: Params): RpcResult {
+  const [verbose = false, sequence = false] = params;
+  if (typeof verbose !== "boolean" || typeof sequence !== "boolean") {
+    return rpcError(-3, "JSON value of type number is not of expected type bool");
+  }
+  if (!verbose) return { result: state.mempoolEntries.map((e) => e.txid) };
+  const result: Record<string, unknown> = {};
+  for (const e of mempoolByFeeRate(state)) {
+    result[e.txid] = {
+      vsize: e.vsize,
+      weight: e.vsize * 4,
+      time: 1_700_000_000 + state.tip.height * 600,
+      height: state.tip.height,
+      descendantcount: 1,
+      descendantsize: e.vsize,
+      ancestorcount: 1,
+      ancestorsize: e.vsize,
+      wtxid: e.txid,
+      fees: {
+        base: btc(e.feeSats),
+        modified: btc(e.feeSats),
+        ancestor: btc(e.feeSats),
+        descendant: btc(e.feeSats),
+      },
+      depends: [],
+      spentby: [],
+      "bip125-replaceable": false,
+      unbroadcast: false,
+    };
+  }
+  return { result };
+}
+
+/** `getblockstats` by height (hashes are not served here), filtered to the stats asked for. */
+function getBlockStats(state: ChainState, params: Params): RpcResult {
+  const [target, stats] = params;
+  if (typeof target !== "number" || !Number.isInteger(target)) {
+    return rpcError(-8, "hash_or_height is served by height only here");
+  }
+  if (target < 0) return rpcError(-8, `Target block height ${target} is negative`);
+  if (target > state.tip.height) {
+    return rpcError(-8, `Target block height ${target} after current tip ${state.tip.height}`);
+  }
+  const median = blockMedianAt(state, target);
+  const all: Record<string, unknown> = {
+    height: target,
+    // Whole sat/vB, as Core reports them: the 10th, 25th, 50th, 75th, 90th percentiles.
+    feerate_percentiles: [
+      Math.max(0, median - 2),
+      Math.max(0, median - 1),
+      median,
+      median + 3,
+      median + 10,
+    ],
+    time: 1_700_000_000 + target * 600,
+    txs: 1,
+  };
+  if (stats === undefined) return { result: all };
+  if (!Array.isArray(stats)) return rpcError(-3, "stats must be an array");
+  const result: Record<string, unknown> = {};
+  for (const name of stats) {
+    if (typeof name !== "string" || !(name in all)) {
+      return rpcError(-8, `Invalid selected statistic '${String(name)}'`);
+    }
+    result[name] = all[name];
   }
   return { result };
 }

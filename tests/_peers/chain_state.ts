@@ -55,6 +55,16 @@ export interface PeerRejection {
   message: string;
 }
 
+/**
+ * One mempool transaction as the fee statistics see it (`GET /mempool`,
+ * `getrawmempool true`): only its size and fee matter, so it need not decode.
+ */
+export interface PeerMempoolEntry {
+  txid: string;
+  vsize: number;
+  feeSats: bigint;
+}
+
 /** The whole state. Tests mutate it directly between calls. */
 export interface ChainState {
   network: PeerNetwork;
@@ -70,6 +80,18 @@ export interface ChainState {
   feesSats: Map<string, bigint>;
   /** Txids accepted by a broadcast, in order. */
   broadcasts: string[];
+  /**
+   * The mempool's fee statistics, served by `GET /mempool`, mempool.space's
+   * `/v1/fees/mempool-blocks` and Core's `getmempoolinfo` / `getrawmempool true`.
+   * Kept apart from `txs` so the contract transactions need no made-up fees.
+   */
+  mempoolEntries: PeerMempoolEntry[];
+  /**
+   * Median fee rate (whole sat/vB) of the blocks from the tip down, newest
+   * first: `getblockstats` `feerate_percentiles[2]` and mempool.space's
+   * `extras.medianFee`. Heights past the end read as 0 (empty blocks).
+   */
+  blockMedianFeesSatVb: number[];
   /** Every request the peers served, e.g. `esplora GET /blocks/tip/hash`, `bitcoind getblockchaininfo`. */
   requests: string[];
 }
@@ -90,6 +112,8 @@ export function createChainState(init: Partial<ChainState> = {}): ChainState {
     rejections: init.rejections ?? new Map(),
     feesSats: init.feesSats ?? new Map(),
     broadcasts: init.broadcasts ?? [],
+    mempoolEntries: init.mempoolEntries ?? [],
+    blockMedianFeesSatVb: init.blockMedianFeesSatVb ?? [],
     requests: init.requests ?? [],
   };
 }
@@ -239,6 +263,38 @@ export function judgeTx(state: ChainState, rawHex: string): MempoolVerdict {
 export function acceptTx(state: ChainState, rawHex: string, txid: string): void {
   state.txs.set(txid, { hex: rawHex.toLowerCase() });
   state.broadcasts.push(txid);
+}
+
+/**
+ * The header time the peers give the block at `height` (Unix seconds).
+ *
+ * @param height a height
+ */
+export function blockTimeAt(height: number): number {
+  return 1_700_000_000 + height * 600;
+}
+
+/**
+ * Median fee rate of the block at `height` (sat/vB), from `blockMedianFeesSatVb`.
+ *
+ * @param state the chain
+ * @param height a height at or below the tip
+ */
+export function blockMedianAt(state: ChainState, height: number): number {
+  return state.blockMedianFeesSatVb[state.tip.height - height] ?? 0;
+}
+
+/**
+ * The mempool's entries from the highest fee rate down, each with its rate.
+ *
+ * @param state the chain
+ */
+export function mempoolByFeeRate(
+  state: ChainState,
+): (PeerMempoolEntry & { feeRateSatVb: number })[] {
+  return state.mempoolEntries
+    .map((e) => ({ ...e, feeRateSatVb: Number(e.feeSats) / e.vsize }))
+    .sort((a, b) => b.feeRateSatVb - a.feeRateSatVb);
 }
 
 /** One recorded mainnet transaction from `tests/fixtures/http/bitcoind/block_739990_txs.json`. */

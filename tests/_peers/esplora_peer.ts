@@ -7,16 +7,27 @@
  * 400 carrying bitcoind's error for a refused `POST /tx`.
  *
  * Paths are served under `/api` (as on blockstream.info) and at the root.
+ * By default the peer also answers mempool.space's `/v1/fees/mempool-blocks`
+ * and `/v1/blocks` (https://mempool.space/docs/api/rest); with
+ * `mempoolSpaceRoutes: false` they are 404, as on Blockstream's Esplora.
+ * `GET /mempool` buckets its `fee_histogram` as electrs' `make_fee_histogram`
+ * does (`src/util/fees.rs`: buckets close past 50,000 vB, labelled with their
+ * lowest fee rate).
  *
  * @module
  */
+import { sha256 } from "@noble/hashes/sha2.js";
+import { hex } from "@scure/base";
 import {
   acceptTx,
   blockAt,
   blockByHash,
+  blockMedianAt,
+  blockTimeAt,
   type ChainState,
   isAddressForPeer,
   judgeTx,
+  mempoolByFeeRate,
   type PeerBlock,
 } from "./chain_state.ts";
 
@@ -31,6 +42,8 @@ export type EsploraErrorStyle =
 export interface EsploraPeerOptions {
   /** Wording of refused broadcasts (default `code`). */
   errorStyle?: EsploraErrorStyle;
+  /** Serve mempool.space's `/v1/...` routes (default true); false answers them 404. */
+  mempoolSpaceRoutes?: boolean;
 }
 
 /** A running chain peer. */
@@ -53,6 +66,7 @@ export function esploraHandler(
   options: EsploraPeerOptions = {},
 ): (req: Request) => Promise<Response> {
   const style = options.errorStyle ?? "code";
+  const mempoolSpace = options.mempoolSpaceRoutes ?? true;
   return async (req) => {
     const url = new URL(req.url);
     const path = url.pathname.replace(/^\/api(?=\/)/, "");
@@ -68,6 +82,9 @@ export function esploraHandler(
         }
         return json(body);
       }
+      if (path === "/mempool") return json(mempoolValue(state));
+      if (mempoolSpace && path === "/v1/fees/mempool-blocks") return json(mempoolBlocks(state));
+      if (mempoolSpace && path === "/v1/blocks") return json(recentBlocks(state));
       if (seg[0] === "block-height" && seg.length === 2) {
         if (!/^\d+$/.test(seg[1]!)) return text("Invalid number", 400);
         const block = blockAt(state, Number(seg[1]));
@@ -148,12 +165,90 @@ function statusValue(block: PeerBlock | undefined): Record<string, unknown> {
   };
 }
 
+/** `GET /mempool`: totals and electrs' fee histogram. */
+function mempoolValue(state: ChainState): Record<string, unknown> {
+  const entries = mempoolByFeeRate(state);
+  const histogram: [number, number][] = [];
+  let bin = 0;
+  let last = 0;
+  for (const e of entries) {
+    if (bin > 50_000 && last !== e.feeRateSatVb) {
+      histogram.push([last, bin]);
+      bin = 0;
+    }
+    last = e.feeRateSatVb;
+    bin += e.vsize;
+  }
+  if (bin > 0) histogram.push([last, bin]);
+  return {
+    count: entries.length,
+    vsize: entries.reduce((sum, e) => sum + e.vsize, 0),
+    total_fee: Number(entries.reduce((sum, e) => sum + e.feeSats, 0n)),
+    fee_histogram: histogram,
+  };
+}
+
+/**
+ * mempool.space's projected blocks: the mempool from the highest fee rate
+ * down, cut into blocks of 1,000,000 vB (at most 8, the last taking the rest).
+ * Simplification: `medianFee` is the rate of the transaction holding the
+ * block's middle vB, and `feeRange` only its lowest and highest rates.
+ */
+function mempoolBlocks(state: ChainState): Record<string, unknown>[] {
+  const blocks: ReturnType<typeof mempoolByFeeRate>[] = [];
+  let current: ReturnType<typeof mempoolByFeeRate> = [];
+  let vsize = 0;
+  for (const e of mempoolByFeeRate(state)) {
+    if (vsize + e.vsize > 1_000_000 && current.length > 0 && blocks.length < 7) {
+      blocks.push(current);
+      current = [];
+      vsize = 0;
+    }
+    current.push(e);
+    vsize += e.vsize;
+  }
+  if (current.length > 0) blocks.push(current);
+  return blocks.map((txs) => {
+    const blockVSize = txs.reduce((sum, e) => sum + e.vsize, 0);
+    let depth = 0;
+    const middle = txs.find((e) => (depth += e.vsize) >= blockVSize / 2)!;
+    return {
+      blockSize: blockVSize * 4,
+      blockVSize,
+      nTx: txs.length,
+      totalFees: Number(txs.reduce((sum, e) => sum + e.feeSats, 0n)),
+      medianFee: middle.feeRateSatVb,
+      feeRange: [txs[txs.length - 1]!.feeRateSatVb, txs[0]!.feeRateSatVb],
+    };
+  });
+}
+
+/** mempool.space `GET /v1/blocks`: the 15 blocks from the tip down, with `extras`. */
+function recentBlocks(state: ChainState): Record<string, unknown>[] {
+  const out = [];
+  for (let h = state.tip.height; h >= 0 && h > state.tip.height - 15; h--) {
+    const known = blockAt(state, h);
+    // Heights the state does not name get a stable made-up hash.
+    const id = known?.hash ?? hex.encode(sha256(new TextEncoder().encode(`block ${h}`)));
+    out.push({
+      ...blockValue({ height: h, hash: id }),
+      extras: {
+        medianFee: blockMedianAt(state, h),
+        feeRange: [1, blockMedianAt(state, h), 500],
+        reward: 312_500_000,
+        totalFees: 10_000_000,
+      },
+    });
+  }
+  return out;
+}
+
 function blockValue(block: PeerBlock): Record<string, unknown> {
   return {
     id: block.hash,
     height: block.height,
     version: 536870912,
-    timestamp: 1_700_000_000 + block.height * 600,
+    timestamp: blockTimeAt(block.height),
     tx_count: 1,
     size: 285,
     weight: 1140,

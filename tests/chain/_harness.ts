@@ -16,7 +16,12 @@ import { AppError } from "../../src/errors/app_error.ts";
 import { HttpClient } from "../../src/net/http_client.ts";
 import type { UpstreamOptions } from "../../src/net/types.ts";
 import { type BitcoindPeerOptions, startBitcoindPeer } from "../_peers/bitcoind_peer.ts";
-import { type ChainState, createChainState, type RecordedBlock } from "../_peers/chain_state.ts";
+import {
+  type ChainState,
+  createChainState,
+  type PeerMempoolEntry,
+  type RecordedBlock,
+} from "../_peers/chain_state.ts";
 import { type EsploraPeerOptions, startEsploraPeer } from "../_peers/esplora_peer.ts";
 
 /**
@@ -49,6 +54,9 @@ export function testUpstream(
   };
 }
 
+/** The adapters' clock in every harness (Unix ms), so snapshots are deterministic. */
+export const HARNESS_NOW_MS = 2_144_000_123_456;
+
 /** One adapter wired to its peer. */
 export interface Harness extends AsyncDisposable {
   /** Test-name prefix, e.g. `EsploraBackend`. */
@@ -80,7 +88,7 @@ export function esploraHarness(
   return {
     label: "EsploraBackend",
     kind: "esplora",
-    backend: new EsploraBackend(client),
+    backend: new EsploraBackend(client, { now: () => HARNESS_NOW_MS }),
     client,
     state,
     [Symbol.asyncDispose]: close,
@@ -115,7 +123,7 @@ export function bitcoindHarness(
     backend: new BitcoindBackend(
       client,
       options.auth ?? { user: "user", password: "pass" },
-      options.backend,
+      { now: () => HARNESS_NOW_MS, ...options.backend },
     ),
     client,
     state,
@@ -129,6 +137,27 @@ export const TIP = {
   hash: "00000000000000000001c0ffee" + "0".repeat(36) + "01",
 };
 
+/**
+ * The contract mempool: big transactions at 50, 20, 10 and 2 sat/vB plus a
+ * small one sharing the 50 and the 10 rate, so electrs' 50,000 vB buckets
+ * hold one rate each and the same-rate pairs share a bucket.
+ */
+export const CONTRACT_MEMPOOL: readonly PeerMempoolEntry[] = [
+  [60_000, 3_000_000n],
+  [200, 10_000n],
+  [60_000, 1_200_000n],
+  [60_000, 600_000n],
+  [150, 1_500n],
+  [60_000, 120_000n],
+].map(([vsize, feeSats], i) => ({
+  txid: (i + 1).toString(16).padStart(2, "0").repeat(32),
+  vsize: vsize as number,
+  feeSats: feeSats as bigint,
+}));
+
+/** Recent blocks' medians (sat/vB), tip first: two more than a snapshot carries. */
+export const CONTRACT_BLOCK_MEDIANS: readonly number[] = [12, 9, 15, 7, 30, 11, 4, 8];
+
 /** Synthetic outpoints paying the taproot address, for the BTC-amount edge cases. */
 export const BIG_TXID = "ab".repeat(32);
 
@@ -137,7 +166,8 @@ export const BIG_TXID = "ab".repeat(32);
  * tx[0] confirmed in 739990, tx[1] in the mempool, tx[2] unknown (to broadcast);
  * UTXOs: tx[0]:0 confirmed, tx[1]:0 unconfirmed, and three synthetic ones at
  * 1 sat, 1234567.89012345 BTC and 20999999.9769 BTC confirmed at the tip.
- * Fee estimates: 2 → 2500, 6 → 1234, 144 → 1000 sat/kvB.
+ * Fee estimates: 2 → 2500, 6 → 1234, 144 → 1000 sat/kvB. Mempool fee data:
+ * {@linkcode CONTRACT_MEMPOOL}; block medians: {@linkcode CONTRACT_BLOCK_MEDIANS}.
  *
  * @param block the recorded block
  */
@@ -178,6 +208,8 @@ export function contractState(block: RecordedBlock): ChainState {
       })),
     ],
     feeRatesSatPerKvb: new Map([[2, 2500], [6, 1234], [144, 1000]]),
+    mempoolEntries: CONTRACT_MEMPOOL.map((e) => ({ ...e })),
+    blockMedianFeesSatVb: [...CONTRACT_BLOCK_MEDIANS],
   });
 }
 

@@ -23,6 +23,7 @@ import {
   contractState,
   esploraHarness,
   type Harness,
+  HARNESS_NOW_MS,
   TIP,
 } from "./_harness.ts";
 
@@ -63,6 +64,15 @@ const rejectMinRelay = (s: ChainState) =>
     code: -26,
     message: "min relay fee not met, 100 < 155",
   });
+
+/** The port declares the snapshot optional (see backend.ts); both adapters have it. */
+function snapshotOf(b: ChainBackend) {
+  assert.ok(b.getMempoolSnapshot !== undefined, `${b.kind} has no getMempoolSnapshot()`);
+  return b.getMempoolSnapshot();
+}
+
+/** Header time of the block at `height` on the peers' chain. */
+const blockTime = (height: number) => 1_700_000_000 + height * 600;
 
 const ROWS: Row[] = [
   // Network detection
@@ -116,6 +126,55 @@ const ROWS: Row[] = [
     call: (b) => b.estimateFee(0),
     expect: { error: RangeError },
     requests: (r) => assert.deepEqual(r, []),
+  },
+  // Mempool snapshot (CONTRACT_MEMPOOL, CONTRACT_BLOCK_MEDIANS in _harness.ts)
+  {
+    name: "getMempoolSnapshot() gives totals, electrs buckets, the projected and recent medians",
+    call: snapshotOf,
+    expect: {
+      value: {
+        timestampSec: Math.floor(HARNESS_NOW_MS / 1000),
+        height: TIP.height,
+        lastBlockTimeSec: blockTime(TIP.height),
+        mempoolCount: 6,
+        mempoolVsize: 240_350,
+        mempoolTotalFeeSat: 4_931_500,
+        // The 200 vB tx at 50 and the 150 vB tx at 10 join the big ones paying the same rate.
+        histogram: [[50, 60_200], [20, 60_000], [10, 60_150], [2, 60_000]],
+        // Middle of the 240,350 vB mempool (less than a block): the 20 sat/vB bucket.
+        nextBlockMedianFeeSatVb: 20,
+        recentBlockMedianFeesSatVb: [12, 9, 15, 7, 30, 11],
+      },
+    },
+  },
+  {
+    name: "getMempoolSnapshot() of an empty mempool has no histogram and no projected median",
+    setup: (s) => {
+      s.mempoolEntries = [];
+    },
+    call: snapshotOf,
+    expect: {
+      value: {
+        timestampSec: Math.floor(HARNESS_NOW_MS / 1000),
+        height: TIP.height,
+        lastBlockTimeSec: blockTime(TIP.height),
+        mempoolCount: 0,
+        mempoolVsize: 0,
+        mempoolTotalFeeSat: 0,
+        histogram: [],
+        nextBlockMedianFeeSatVb: null,
+        recentBlockMedianFeesSatVb: [12, 9, 15, 7, 30, 11],
+      },
+    },
+  },
+  {
+    name: "getMempoolSnapshot() on a chain of only its genesis block has one recent median",
+    setup: onNetwork("regtest"),
+    call: async (b) => {
+      const s = await snapshotOf(b);
+      return [s.height, s.lastBlockTimeSec, s.recentBlockMedianFeesSatVb];
+    },
+    expect: { value: [0, blockTime(0), [12]] },
   },
   // UTXOs
   {

@@ -13,15 +13,22 @@ function doubling() {
   return { sizes, run };
 }
 
-Deno.test("MicroBatcher runs a lone request at once and coalesces those that arrive during a run", async () => {
+Deno.test("MicroBatcher runs callers of the same tick together, and those arriving during a run next", async () => {
   const { sizes, run } = doubling();
   const b = new MicroBatcher(run, { inWidth: 1, outWidth: 1, maxBatch: 64, maxWaitMicros: 0 });
   const outs = await Promise.all(
     Array.from({ length: 64 }, (_, i) => b.submit(Float32Array.of(i), 1)),
   );
   outs.forEach((o, i) => assert.deepEqual([...o], [i * 2], `caller ${i} gets its own row`));
-  assert.deepEqual(sizes, [1, 63]);
-  assert.deepEqual(b.stats, { runs: 2, rows: 64 });
+  assert.deepEqual(sizes, [64]);
+  // A lone caller runs at once; ten more arriving while it runs share the next run.
+  const first = b.submit(Float32Array.of(100), 1);
+  await new Promise((r) => setTimeout(r, 1));
+  const later = Array.from({ length: 10 }, (_, i) => b.submit(Float32Array.of(i), 1));
+  assert.deepEqual([...await first], [200]);
+  (await Promise.all(later)).forEach((o, i) => assert.deepEqual([...o], [i * 2]));
+  assert.deepEqual(sizes, [64, 1, 10]);
+  assert.deepEqual(b.stats, { runs: 3, rows: 75 });
 });
 
 Deno.test("MicroBatcher waits up to maxWaitMicros when idle, and never exceeds maxBatch", async () => {

@@ -47,3 +47,11 @@ CREATE TABLE ml_block_fees (
   median_fee_sat_vb double precision NOT NULL CHECK (median_fee_sat_vb >= 0),
   seen_at         timestamptz NOT NULL DEFAULT now()
 );
+
+-- Per-tenant risk rules the edge applies before asking the HSM to sign (they can only refuse).
+CREATE TABLE risk_policies (
+  tenant              text PRIMARY KEY,
+  refuse_deny_listed  boolean NOT NULL,
+  max_score           double precision CHECK (max_score IS NULL OR (max_score > 0 AND max_score <= 1)),
+  updated_at          timestamptz NOT NULL DEFAULT now()
+);

@@ -4,9 +4,10 @@
  * TypeScript, and their ONNX form.
  *
  * ONNX: one `ai.onnx.ml` `TreeEnsembleRegressor` (opset 3, ONNX 1.10 operator
- * spec) with `aggregate_function = SUM`, `post_transform = NONE` and
- * `base_values`, followed by an `Exp` node when the ensemble was fitted in
- * log space. Splits are `BRANCH_LEQ` (`x <= threshold` takes the true branch)
+ * spec) per output column, with `aggregate_function = SUM`,
+ * `post_transform = NONE` and `base_values`, joined by `Concat`; then an `Exp`
+ * node when the ensemble was fitted in log space, and a `Mul` by a reference
+ * input column when it models a ratio (`scaleBy`). Splits are `BRANCH_LEQ` (`x <= threshold` takes the true branch)
  * and a NaN feature takes the false branch (`missing_value_tracks_true = 0`).
  *
  * onnxruntime evaluates a float input with float32 thresholds and float32
@@ -44,6 +45,12 @@ export interface TreeEnsemble {
   trees: Tree[];
   /** `exp`: the output is `exp(base + sum)` (a model fitted in log space). */
   post: "none" | "exp";
+  /**
+   * Multiply every output by `max(x[feature], min)`: a model of the ratio to
+   * a reference input (e.g. the projected next-block median), which carries
+   * over level shifts better than a model of the level itself.
+   */
+  scaleBy?: { feature: number; min: number };
 }
 
 /**
@@ -66,8 +73,22 @@ export function assertTreeEnsemble(e: TreeEnsemble): void {
   if (e.post !== "none" && e.post !== "exp") {
     throw new RangeError(`Invalid ensemble.post: ${String(e.post)}`);
   }
+  if (e.scaleBy !== undefined) {
+    const { feature, min } = e.scaleBy;
+    if (!Number.isInteger(feature) || feature < 0 || feature >= e.nFeatures) {
+      throw new RangeError(`Invalid ensemble.scaleBy.feature: ${String(feature)}`);
+    }
+    if (!Number.isFinite(min) || Math.fround(min) !== min) {
+      throw new RangeError("Invalid ensemble.scaleBy.min: not a finite float32");
+    }
+  }
   if (!Array.isArray(e.trees) || e.trees.length === 0) {
     throw new RangeError("Invalid ensemble.trees: expected at least one tree");
+  }
+  for (let t = 0; t < e.nTargets; t++) {
+    if (!e.trees.some((tree) => tree.target === t)) {
+      throw new RangeError(`Invalid ensemble: target ${t} has no tree`);
+    }
   }
   e.trees.forEach((t, ti) => {
     if (!Number.isInteger(t.target) || t.target < 0 || t.target >= e.nTargets) {
@@ -124,9 +145,16 @@ export function predictTreeEnsemble(e: TreeEnsemble, row: ArrayLike<number>): Fl
     }
   }
   const out = new Float64Array(e.nTargets);
+  // NaN propagates through max as it does through ONNX Max.
+  const scale = e.scaleBy === undefined
+    ? 1
+    : Number.isNaN(x[e.scaleBy.feature]!)
+    ? NaN
+    : Math.max(x[e.scaleBy.feature]!, e.scaleBy.min);
   for (let t = 0; t < e.nTargets; t++) {
     const v = Math.fround(sums[t]! + Math.fround(e.base[t]!));
-    out[t] = e.post === "exp" ? Math.fround(Math.exp(v)) : v;
+    const y = e.post === "exp" ? Math.fround(Math.exp(v)) : v;
+    out[t] = e.scaleBy === undefined ? y : Math.fround(y * scale);
   }
   return out;
 }
@@ -158,6 +186,122 @@ const utf8 = new TextEncoder();
  */
 export function treeEnsembleToOnnx(e: TreeEnsemble, meta: OnnxMeta): Uint8Array {
   assertTreeEnsemble(e);
+  const scaled = e.scaleBy !== undefined;
+  const expOut = scaled ? `${meta.outputName}_ratio` : meta.outputName;
+  const treesOut = e.post === "exp" ? `${meta.outputName}_log` : expOut;
+  // One single-target TreeEnsembleRegressor per output column, then Concat: onnxruntime has a
+  // fast path for one target, and the multi-target one allocates per row (4x slower per row).
+  const nodes = e.nTargets === 1
+    ? [regressorNode("trees", e.trees, e.base[0]!, meta.inputName, treesOut)]
+    : [
+      ...e.base.map((base, t) =>
+        regressorNode(
+          `trees_${t}`,
+          e.trees.filter((tree) => tree.target === t),
+          base,
+          meta.inputName,
+          `${treesOut}_${t}`,
+        )
+      ),
+      onnx.NodeProto.create({
+        name: "columns",
+        opType: "Concat",
+        domain: "",
+        input: e.base.map((_, t) => `${treesOut}_${t}`),
+        output: [treesOut],
+        attribute: [attr("axis", INT, { i: 1 })],
+      }),
+    ];
+  if (e.post === "exp") {
+    nodes.push(onnx.NodeProto.create({
+      name: "exp",
+      opType: "Exp",
+      domain: "",
+      input: [treesOut],
+      output: [expOut],
+    }));
+  }
+  const initializer = [];
+  if (e.scaleBy !== undefined) {
+    // reference = max(x[:, feature:feature+1], min); output = ratio * reference (broadcast [N,1]).
+    initializer.push(
+      onnx.TensorProto.create({
+        name: "scale_index",
+        dataType: onnx.TensorProto.DataType.INT64,
+        dims: [1],
+        int64Data: [e.scaleBy.feature],
+      }),
+      onnx.TensorProto.create({
+        name: "scale_min",
+        dataType: FLOAT_TENSOR,
+        dims: [],
+        floatData: [e.scaleBy.min],
+      }),
+    );
+    nodes.push(
+      onnx.NodeProto.create({
+        name: "reference",
+        opType: "Gather",
+        domain: "",
+        input: [meta.inputName, "scale_index"],
+        output: ["reference_raw"],
+        attribute: [attr("axis", INT, { i: 1 })],
+      }),
+      onnx.NodeProto.create({
+        name: "reference_floor",
+        opType: "Max",
+        domain: "",
+        input: ["reference_raw", "scale_min"],
+        output: ["reference"],
+      }),
+      onnx.NodeProto.create({
+        name: "scale",
+        opType: "Mul",
+        domain: "",
+        input: [expOut, "reference"],
+        output: [meta.outputName],
+      }),
+    );
+  }
+  const tensor = (name: string, width: number) =>
+    onnx.ValueInfoProto.create({
+      name,
+      type: {
+        tensorType: {
+          elemType: FLOAT_TENSOR,
+          shape: { dim: [{ dimParam: "N" }, { dimValue: width }] },
+        },
+      },
+    });
+  const graph = onnx.GraphProto.create({
+    name: "tree_ensemble",
+    node: nodes,
+    input: [tensor(meta.inputName, e.nFeatures)],
+    output: [tensor(meta.outputName, e.nTargets)],
+    initializer,
+    ...(meta.docString === undefined ? {} : { docString: meta.docString }),
+  });
+  const model = onnx.ModelProto.create({
+    irVersion: 8,
+    producerName: "anya-edge train",
+    opsetImport: [{ domain: "", version: 15 }, { domain: "ai.onnx.ml", version: 3 }],
+    graph,
+  });
+  return onnx.ModelProto.encode(model).finish();
+}
+
+function attr(name: string, type: number, value: Record<string, unknown>) {
+  return { name, type, ...value };
+}
+
+/** One `TreeEnsembleRegressor` with one output column: `base` plus the sum of `trees`' leaves. */
+function regressorNode(
+  name: string,
+  trees: readonly Tree[],
+  base: number,
+  input: string,
+  output: string,
+) {
   const treeIds: number[] = [];
   const nodeIds: number[] = [];
   const featureIds: number[] = [];
@@ -167,9 +311,8 @@ export function treeEnsembleToOnnx(e: TreeEnsemble, meta: OnnxMeta): Uint8Array 
   const falseIds: number[] = [];
   const targetTreeIds: number[] = [];
   const targetNodeIds: number[] = [];
-  const targetIds: number[] = [];
   const targetWeights: number[] = [];
-  e.trees.forEach((tree, ti) => {
+  trees.forEach((tree, ti) => {
     tree.nodes.forEach((n, ni) => {
       treeIds.push(ti);
       nodeIds.push(ni);
@@ -187,75 +330,33 @@ export function treeEnsembleToOnnx(e: TreeEnsemble, meta: OnnxMeta): Uint8Array 
         falseIds.push(0);
         targetTreeIds.push(ti);
         targetNodeIds.push(ni);
-        targetIds.push(tree.target);
         targetWeights.push(n.value);
       }
     });
   });
-  const attr = (name: string, type: number, value: Record<string, unknown>) => ({
+  return onnx.NodeProto.create({
     name,
-    type,
-    ...value,
+    opType: "TreeEnsembleRegressor",
+    domain: "ai.onnx.ml",
+    input: [input],
+    output: [output],
+    attribute: [
+      attr("n_targets", INT, { i: 1 }),
+      attr("aggregate_function", STRING, { s: utf8.encode("SUM") }),
+      attr("post_transform", STRING, { s: utf8.encode("NONE") }),
+      attr("base_values", FLOATS, { floats: [base] }),
+      attr("nodes_treeids", INTS, { ints: treeIds }),
+      attr("nodes_nodeids", INTS, { ints: nodeIds }),
+      attr("nodes_featureids", INTS, { ints: featureIds }),
+      attr("nodes_values", FLOATS, { floats: values }),
+      attr("nodes_modes", STRINGS, { strings: modes }),
+      attr("nodes_truenodeids", INTS, { ints: trueIds }),
+      attr("nodes_falsenodeids", INTS, { ints: falseIds }),
+      attr("nodes_missing_value_tracks_true", INTS, { ints: treeIds.map(() => 0) }),
+      attr("target_treeids", INTS, { ints: targetTreeIds }),
+      attr("target_nodeids", INTS, { ints: targetNodeIds }),
+      attr("target_ids", INTS, { ints: targetTreeIds.map(() => 0) }),
+      attr("target_weights", FLOATS, { floats: targetWeights }),
+    ],
   });
-  const treesOut = e.post === "exp" ? `${meta.outputName}_log` : meta.outputName;
-  const nodes = [
-    onnx.NodeProto.create({
-      name: "trees",
-      opType: "TreeEnsembleRegressor",
-      domain: "ai.onnx.ml",
-      input: [meta.inputName],
-      output: [treesOut],
-      attribute: [
-        attr("n_targets", INT, { i: e.nTargets }),
-        attr("aggregate_function", STRING, { s: utf8.encode("SUM") }),
-        attr("post_transform", STRING, { s: utf8.encode("NONE") }),
-        attr("base_values", FLOATS, { floats: e.base }),
-        attr("nodes_treeids", INTS, { ints: treeIds }),
-        attr("nodes_nodeids", INTS, { ints: nodeIds }),
-        attr("nodes_featureids", INTS, { ints: featureIds }),
-        attr("nodes_values", FLOATS, { floats: values }),
-        attr("nodes_modes", STRINGS, { strings: modes }),
-        attr("nodes_truenodeids", INTS, { ints: trueIds }),
-        attr("nodes_falsenodeids", INTS, { ints: falseIds }),
-        attr("nodes_missing_value_tracks_true", INTS, { ints: treeIds.map(() => 0) }),
-        attr("target_treeids", INTS, { ints: targetTreeIds }),
-        attr("target_nodeids", INTS, { ints: targetNodeIds }),
-        attr("target_ids", INTS, { ints: targetIds }),
-        attr("target_weights", FLOATS, { floats: targetWeights }),
-      ],
-    }),
-  ];
-  if (e.post === "exp") {
-    nodes.push(onnx.NodeProto.create({
-      name: "exp",
-      opType: "Exp",
-      domain: "",
-      input: [treesOut],
-      output: [meta.outputName],
-    }));
-  }
-  const tensor = (name: string, width: number) =>
-    onnx.ValueInfoProto.create({
-      name,
-      type: {
-        tensorType: {
-          elemType: FLOAT_TENSOR,
-          shape: { dim: [{ dimParam: "N" }, { dimValue: width }] },
-        },
-      },
-    });
-  const graph = onnx.GraphProto.create({
-    name: "tree_ensemble",
-    node: nodes,
-    input: [tensor(meta.inputName, e.nFeatures)],
-    output: [tensor(meta.outputName, e.nTargets)],
-    ...(meta.docString === undefined ? {} : { docString: meta.docString }),
-  });
-  const model = onnx.ModelProto.create({
-    irVersion: 8,
-    producerName: "anya-edge train",
-    opsetImport: [{ domain: "", version: 15 }, { domain: "ai.onnx.ml", version: 3 }],
-    graph,
-  });
-  return onnx.ModelProto.encode(model).finish();
 }

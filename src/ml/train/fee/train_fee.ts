@@ -1,0 +1,652 @@
+/**
+ * Training of the fee-rate model from the SatCast snapshot CSV: features,
+ * labels, time split, quantile GBT per target, quantile choice on validation,
+ * held-out evaluation against three baselines, and the model card's content.
+ * Pure and deterministic: the same text and seed give the same ensemble.
+ *
+ * @module
+ */
+import { sha256 } from "@noble/hashes/sha2.js";
+import { bytesToHex } from "@noble/hashes/utils.js";
+import {
+  FEE_FEATURE_NAMES,
+  FEE_REFERENCE_FEATURE,
+  feeFeatures,
+  type MempoolSnapshot,
+  MIN_RELAY_FEERATE_SAT_VB,
+} from "../../features/fee_features.ts";
+import type { ModelCard } from "../../model_card.ts";
+import {
+  predictTreeEnsemble,
+  type Tree,
+  type TreeEnsemble,
+  type TreeNode,
+} from "../tree_ensemble.ts";
+import {
+  calibrationMultiplier,
+  FEE_METHODS,
+  type FeeMethod,
+  type FeeMetrics,
+  feeMetrics,
+  type FeeSplit,
+  type FeeTargetEvaluation,
+  formatFeeEvalTable,
+  mempoolSpaceBaseline,
+  PERCENTILE_RULE,
+  percentileRuleBaseline,
+  projectedMedianBaseline,
+  rollingFolds,
+  timeSplit,
+} from "./evaluate.ts";
+import { binMatrix, type BinnedMatrix, fitLogQuantileGbt } from "./gbt.ts";
+import { FEE_TARGETS, neededFeeRateLabels } from "./labels.ts";
+import { blockArrivals, parseSatcastCsv, type SatcastRow, satcastSnapshots } from "./satcast.ts";
+
+/** Quantile levels (of the ratio to the projected median) tried per target on the validation folds. */
+export const FEE_QUANTILE_GRID: readonly number[] = Object.freeze([0.5, 0.65, 0.8]);
+
+/** Expanding-window validation folds before the test gap (the last is the split's validation). */
+export const FEE_VALIDATION_FOLDS = 3;
+
+/**
+ * Calibrated hit rate on every validation fold must reach mempool.space's on
+ * that fold plus this margin (capped at 100%), so a shift between weeks does
+ * not drop the model below it at once.
+ */
+export const FEE_HIT_RATE_MARGIN = 0.02;
+
+/**
+ * Optional strata of the calibration (Mondrian-style): one multiplier per
+ * range of `mempool_vsize_blocks` (`<= 1`, `<= 2`, `<= 4`, more), each meeting
+ * the hit-rate condition within its stratum. A shallow mempool clears within
+ * 144 blocks at the minimum feerate, a deep one does not; one global
+ * multiplier has to cover the worst case in both.
+ */
+export const FEE_CALIBRATION_STRATA: Readonly<{ feature: string; cuts: readonly number[] }> = Object
+  .freeze({ feature: "mempool_vsize_blocks", cuts: Object.freeze([1, 2, 4]) });
+
+/** A stratum needs this many rows in a fold for that fold to set its multiplier. */
+const MIN_STRATUM_ROWS = 30;
+/** Multipliers are clamped to [1/16, 16] (0 means the 1 sat/vB floor alone suffices). */
+const MULTIPLIER_RANGE = [1 / 16, 16] as const;
+
+/** Boosting hyper-parameters (fixed, not tuned on the test split). */
+export const FEE_GBT_PARAMS: Readonly<{
+  nTrees: number;
+  learningRate: number;
+  maxDepth: number;
+  minLeafSize: number;
+  subsample: number;
+  maxBins: number;
+}> = Object.freeze({
+  nTrees: 120,
+  learningRate: 0.1,
+  maxDepth: 4,
+  minLeafSize: 50,
+  subsample: 0.8,
+  maxBins: 64,
+});
+
+/** Tensor names of the fee model's ONNX graph. */
+export const FEE_ONNX_TENSORS: Readonly<{ inputName: string; outputName: string }> = Object.freeze({
+  inputName: "features",
+  outputName: "feerate_sat_vb",
+});
+
+/** The card's machine-read content except what depends on the ONNX bytes. */
+export type FeeCardContent = Pick<
+  ModelCard,
+  | "name"
+  | "task"
+  | "inputs"
+  | "outputs"
+  | "features"
+  | "targets"
+  | "training"
+  | "metrics"
+  | "baselines"
+  | "licence"
+  | "intendedUse"
+  | "limitations"
+>;
+
+/** Everything `trainFeeModel` produces. */
+export interface FeeTrainingResult {
+  /** The model: output column t = feerate (sat/vB) to confirm within `targets[t]` blocks. */
+  ensemble: TreeEnsemble;
+  /** Input columns. */
+  featureNames: readonly string[];
+  /** Targets in blocks. */
+  targets: readonly number[];
+  /** Chosen quantile level per target. */
+  quantiles: number[];
+  /** Row ranges and their first/last timestamps. */
+  split: FeeSplit & { timestamps: Record<"train" | "validation" | "test", [number, number]> };
+  /** Held-out test results per target. */
+  evaluation: FeeTargetEvaluation[];
+  /** Validation results per target: the choice of quantile and calibration. */
+  validation: FeeTargetValidation[];
+  /** Card front matter content (the caller adds version and sha256). */
+  cardContent: FeeCardContent;
+  /** Card markdown body. */
+  cardBody: string;
+}
+
+/** Multipliers applied to one target's output (inside the ensemble, as a last tree). */
+export interface FeeCalibration {
+  /** Stratifying feature name, or null for one global multiplier. */
+  stratifiedBy: string | null;
+  /** Upper bounds of the strata (`x <= cut`), ascending; empty when global. */
+  cuts: number[];
+  /** Multiplier per stratum (`cuts.length + 1` values). */
+  multipliers: number[];
+}
+
+/** How a target's quantile level and calibration were chosen on the validation folds. */
+export interface FeeTargetValidation {
+  /** N blocks. */
+  targetBlocks: number;
+  /** Chosen quantile level. */
+  quantile: number;
+  /** Chosen calibration. */
+  calibration: FeeCalibration;
+  /** Every candidate with the mean over folds of the calibrated median overpayment. */
+  candidates: { quantile: number; stratified: boolean; meanMedianOverpaySatVb: number }[];
+  /**
+   * Per fold: the calibrated model (in-sample for the calibration, which is fitted
+   * on these folds) and mempool.space on the same rows.
+   */
+  folds: {
+    validation: [number, number];
+    model: FeeMetrics;
+    mempoolSpace: FeeMetrics;
+  }[];
+}
+
+/** The data set built from a CSV: snapshots, feature matrix, labels. */
+export interface FeeDataset {
+  /** Parsed rows. */
+  rows: SatcastRow[];
+  /** Snapshots aligned with rows. */
+  snapshots: MempoolSnapshot[];
+  /** Row-major features, `rows.length * FEE_FEATURE_NAMES.length`. */
+  x: Float32Array;
+  /** Needed rate per target (order of `FEE_TARGETS`), NaN where unlabelled. */
+  labels: Float64Array[];
+}
+
+/**
+ * Parse a snapshot CSV into features and labels.
+ *
+ * @param csvText SatCast-format CSV
+ * @returns the dataset
+ */
+export function buildFeeDataset(csvText: string): FeeDataset {
+  const rows = parseSatcastCsv(csvText);
+  const snapshots = satcastSnapshots(rows);
+  const d = FEE_FEATURE_NAMES.length;
+  const x = new Float32Array(rows.length * d);
+  snapshots.forEach((s, i) => x.set(feeFeatures(s), i * d));
+  const arrivals = blockArrivals(rows);
+  const labels = FEE_TARGETS.map((targetBlocks) =>
+    neededFeeRateLabels(arrivals, { rowCount: rows.length, targetBlocks })
+  );
+  return { rows, snapshots, x, labels };
+}
+
+/**
+ * Rows of `[start, end)` usable for evaluation of target t: labelled and with a
+ * projected median (so every baseline is defined on the same rows).
+ *
+ * @param ds dataset
+ * @param range row range
+ * @param t target index
+ */
+export function evaluableRows(
+  ds: FeeDataset,
+  range: { start: number; end: number },
+  t: number,
+): number[] {
+  const out: number[] = [];
+  for (let r = range.start; r < range.end; r++) {
+    if (Number.isFinite(ds.labels[t]![r]!) && ds.snapshots[r]!.nextBlockMedianFeeSatVb !== null) {
+      out.push(r);
+    }
+  }
+  return out;
+}
+
+/**
+ * Metrics of the model column `t` and the three baselines on `rows`.
+ *
+ * @param ds dataset
+ * @param options `rows`, target index `t`, `predict` (model output row for a dataset row)
+ * @returns metrics per method
+ */
+export function evaluateFeeRows(
+  ds: FeeDataset,
+  options: { rows: readonly number[]; t: number; predict: (row: number) => number },
+): Record<FeeMethod, FeeMetrics> {
+  const { rows, t } = options;
+  const n = FEE_TARGETS[t]!;
+  const needed = rows.map((r) => ds.labels[t]![r]!);
+  const preds: Record<FeeMethod, number[]> = {
+    model: rows.map((r) => options.predict(r)),
+    mempool_space: rows.map((r) => mempoolSpaceBaseline(ds.rows[r]!.recommended, n)),
+    percentile_rule: rows.map((r) => percentileRuleBaseline(ds.snapshots[r]!, n)),
+    projected_median: rows.map((r) => projectedMedianBaseline(ds.snapshots[r]!)),
+  };
+  return Object.fromEntries(
+    FEE_METHODS.map((m) => [m, feeMetrics(preds[m], needed)]),
+  ) as Record<FeeMethod, FeeMetrics>;
+}
+
+/**
+ * Train and evaluate the fee-rate model.
+ *
+ * @param csvText SatCast-format CSV (the committed training file)
+ * @param options `seed` of the subsampling (default 1)
+ * @returns model, split, evaluation and card content
+ * @example
+ * ```ts
+ * const result = trainFeeModel(await Deno.readTextFile(csvPath));
+ * const onnx = treeEnsembleToOnnx(result.ensemble, FEE_ONNX_TENSORS);
+ * ```
+ */
+export function trainFeeModel(csvText: string, options: { seed?: number } = {}): FeeTrainingResult {
+  const seed = options.seed ?? 1;
+  const ds = buildFeeDataset(csvText);
+  const d = FEE_FEATURE_NAMES.length;
+  const heights = ds.rows.map((r) => r.height);
+  const split = timeSplit(heights);
+  const folds = rollingFolds(heights, split, FEE_VALIDATION_FOLDS);
+  // The model predicts ln(needed / reference); the ensemble multiplies by the
+  // reference (scaleBy), computed from the float32 feature exactly as ORT does.
+  const reference = Float64Array.from(
+    { length: ds.rows.length },
+    (_, r) => Math.max(ds.x[r * d + FEE_REFERENCE_FEATURE]!, MIN_RELAY_FEERATE_SAT_VB),
+  );
+  const scaleBy = { feature: FEE_REFERENCE_FEATURE, min: MIN_RELAY_FEERATE_SAT_VB };
+  const rowOf = (r: number) => ds.x.subarray(r * d, (r + 1) * d);
+  const range = (end: number) => Array.from({ length: end }, (_, i) => i);
+  const fit = (m: BinnedMatrix, t: number, end: number, quantile: number) => {
+    const f = fitLogQuantileGbt(m, { rates: ds.labels[t]!, rows: range(end), reference }, {
+      ...FEE_GBT_PARAMS,
+      quantile,
+      seed: seed + 7919 * t,
+    });
+    return { base: f.base, trees: f.trees };
+  };
+  const foldBins = folds.map((f) =>
+    binMatrix(ds.x, { nFeatures: d, fitRows: range(f.trainEnd), maxBins: FEE_GBT_PARAMS.maxBins })
+  );
+  let refit: BinnedMatrix | undefined;
+  const refitBinned = () =>
+    refit ??= binMatrix(ds.x, {
+      nFeatures: d,
+      fitRows: range(split.validation.end),
+      maxBins: FEE_GBT_PARAMS.maxBins,
+    });
+  const strataFeature = FEE_FEATURE_NAMES.indexOf(FEE_CALIBRATION_STRATA.feature);
+  const stratumOf = (r: number, cuts: readonly number[]) => {
+    const v = ds.x[r * d + strataFeature]!;
+    let k = 0;
+    while (k < cuts.length && v > cuts[k]!) k++;
+    return k;
+  };
+
+  const base: number[] = [];
+  const trees: Tree[] = [];
+  const quantiles: number[] = [];
+  const validation: FeeTargetValidation[] = [];
+  FEE_TARGETS.forEach((targetBlocks, t) => {
+    const foldData = folds.map((f) => {
+      const rows = evaluableRows(ds, f.validation, t);
+      const needed = rows.map((r) => ds.labels[t]![r]!);
+      const mempool = rows.map((r) => mempoolSpaceBaseline(ds.rows[r]!.recommended, targetBlocks));
+      return { fold: f, rows, needed, mempool };
+    }).filter((f) => f.rows.length > 0);
+    if (foldData.length === 0 || evaluableRows(ds, split.test, t).length === 0) {
+      throw new RangeError(
+        `Cannot train the fee model: no labelled ${targetBlocks}-block rows in validation or test`,
+      );
+    }
+    type Candidate = {
+      quantile: number;
+      calibration: FeeCalibration;
+      score: number;
+      foldMetrics: { model: FeeMetrics; mempoolSpace: FeeMetrics }[];
+    };
+    const candidates: Candidate[] = [];
+    for (const quantile of FEE_QUANTILE_GRID) {
+      const preds = foldData.map((fd) => {
+        const i = folds.indexOf(fd.fold);
+        const f = fit(foldBins[i]!, t, fd.fold.trainEnd, quantile);
+        const single: TreeEnsemble = {
+          nFeatures: d,
+          nTargets: 1,
+          base: [f.base],
+          trees: f.trees.map((nodes) => ({ target: 0, nodes })),
+          post: "exp",
+          scaleBy,
+        };
+        return fd.rows.map((r) => predictTreeEnsemble(single, rowOf(r))[0]!);
+      });
+      for (const cuts of [[], FEE_CALIBRATION_STRATA.cuts]) {
+        const multipliers = calibrate(foldData, preds, (r) => stratumOf(r, cuts), cuts.length + 1);
+        const foldMetrics = foldData.map((fd, k) => ({
+          model: feeMetrics(
+            preds[k]!.map((p, i) =>
+              p * Math.exp(Math.fround(Math.log(multipliers[stratumOf(fd.rows[i]!, cuts)]!)))
+            ),
+            fd.needed,
+          ),
+          mempoolSpace: feeMetrics(fd.mempool, fd.needed),
+        }));
+        const score = foldMetrics.reduce(
+          (sum, m) =>
+            sum + (Number.isNaN(m.model.medianOverpaySatVb) ? 0 : m.model.medianOverpaySatVb),
+          0,
+        ) / foldMetrics.length;
+        candidates.push({
+          quantile,
+          calibration: {
+            stratifiedBy: cuts.length === 0 ? null : FEE_CALIBRATION_STRATA.feature,
+            cuts: [...cuts],
+            multipliers,
+          },
+          score,
+          foldMetrics,
+        });
+      }
+    }
+    // Lowest mean calibrated overpayment; ties keep the earlier (lower, global) candidate.
+    const best = candidates.reduce((a, c) => (c.score < a.score ? c : a));
+    // The final model is refitted on train + gap + validation (the most recent
+    // data before the test gap) at the chosen level; the test split stays unseen.
+    const final = fit(refitBinned(), t, split.validation.end, best.quantile);
+    quantiles.push(best.quantile);
+    base.push(final.base);
+    for (const nodes of final.trees) trees.push({ target: t, nodes });
+    trees.push({ target: t, nodes: calibrationTree(best.calibration, strataFeature) });
+    validation.push({
+      targetBlocks,
+      quantile: best.quantile,
+      calibration: best.calibration,
+      candidates: candidates.map((c) => ({
+        quantile: c.quantile,
+        stratified: c.calibration.stratifiedBy !== null,
+        meanMedianOverpaySatVb: c.score,
+      })),
+      folds: foldData.map((fd, k) => ({
+        validation: [fd.fold.validation.start, fd.fold.validation.end],
+        ...best.foldMetrics[k]!,
+      })),
+    });
+  });
+  const ensemble: TreeEnsemble = {
+    nFeatures: d,
+    nTargets: FEE_TARGETS.length,
+    base,
+    trees,
+    post: "exp",
+    scaleBy,
+  };
+
+  const testPredictions = new Map<number, Float64Array>();
+  const predictRow = (r: number) => {
+    let p = testPredictions.get(r);
+    if (p === undefined) {
+      p = predictTreeEnsemble(ensemble, rowOf(r));
+      testPredictions.set(r, p);
+    }
+    return p;
+  };
+  const evaluation: FeeTargetEvaluation[] = FEE_TARGETS.map((targetBlocks, t) => ({
+    targetBlocks,
+    quantile: quantiles[t]!,
+    methods: evaluateFeeRows(ds, {
+      rows: evaluableRows(ds, split.test, t),
+      t,
+      predict: (r) => predictRow(r)[t]!,
+    }),
+  }));
+  const ts = (range: { start: number; end: number }): [number, number] => [
+    ds.rows[range.start]!.timestampSec,
+    ds.rows[range.end - 1]!.timestampSec,
+  ];
+  const fullSplit = {
+    ...split,
+    timestamps: { train: ts(split.train), validation: ts(split.validation), test: ts(split.test) },
+  };
+  const csvSha256 = bytesToHex(sha256(new TextEncoder().encode(csvText)));
+  const { cardContent, cardBody } = feeCard({
+    split: fullSplit,
+    evaluation,
+    validation,
+    quantiles,
+    csvSha256,
+    rowCount: ds.rows.length,
+    seed,
+  });
+  return {
+    ensemble,
+    featureNames: FEE_FEATURE_NAMES,
+    targets: FEE_TARGETS,
+    quantiles,
+    split: fullSplit,
+    evaluation,
+    validation,
+    cardContent,
+    cardBody,
+  };
+}
+
+/**
+ * Multipliers per stratum: on every fold with enough rows in the stratum, the
+ * smallest multiplier whose hit rate there reaches mempool.space's plus the
+ * margin; the largest over folds (strata without data take the global value).
+ */
+function calibrate(
+  foldData: readonly { rows: number[]; needed: number[]; mempool: number[] }[],
+  preds: readonly number[][],
+  stratumOf: (row: number) => number,
+  nStrata: number,
+): number[] {
+  const clamp = (m: number) => Math.min(MULTIPLIER_RANGE[1], Math.max(MULTIPLIER_RANGE[0], m));
+  const worst = (select: (row: number) => boolean, minRows: number): number | null => {
+    let m: number | null = null;
+    foldData.forEach((fd, k) => {
+      const idx = fd.rows.flatMap((r, i) => (select(r) ? [i] : []));
+      if (idx.length < minRows) return;
+      const needed = idx.map((i) => fd.needed[i]!);
+      const reference = feeMetrics(idx.map((i) => fd.mempool[i]!), needed).hitRate;
+      const need = calibrationMultiplier(
+        idx.map((i) => preds[k]![i]!),
+        needed,
+        Math.min(1, reference + FEE_HIT_RATE_MARGIN),
+      );
+      m = Math.max(m ?? 0, need);
+    });
+    return m;
+  };
+  const global = clamp(worst(() => true, 1) ?? 1);
+  if (nStrata === 1) return [global];
+  return Array.from({ length: nStrata }, (_, s) => {
+    const m = worst((r) => stratumOf(r) === s, MIN_STRATUM_ROWS);
+    return m === null ? global : clamp(m);
+  });
+}
+
+/** The calibration as a tree adding ln(multiplier) of the row's stratum (a chain of splits). */
+function calibrationTree(c: FeeCalibration, feature: number): TreeNode[] {
+  const leaf = (m: number): TreeNode => ({ kind: "leaf", value: Math.fround(Math.log(m)) });
+  const nodes: TreeNode[] = [];
+  c.cuts.forEach((cut, k) => {
+    const at = nodes.length;
+    nodes.push({ kind: "split", feature, threshold: Math.fround(cut), yes: at + 1, no: at + 2 });
+    nodes.push(leaf(c.multipliers[k]!));
+  });
+  nodes.push(leaf(c.multipliers[c.cuts.length]!));
+  return nodes;
+}
+
+function isoDate(sec: number): string {
+  return new Date(sec * 1000).toISOString().replace(".000Z", "Z");
+}
+
+function feeCard(o: {
+  split: FeeTrainingResult["split"];
+  evaluation: FeeTargetEvaluation[];
+  validation: FeeTrainingResult["validation"];
+  quantiles: number[];
+  csvSha256: string;
+  rowCount: number;
+  seed: number;
+}): { cardContent: FeeCardContent; cardBody: string } {
+  const s = o.split;
+  const range = (k: "train" | "validation" | "test") =>
+    `rows ${s[k].start}–${s[k].end - 1}, ${isoDate(s.timestamps[k][0])} to ${
+      isoDate(s.timestamps[k][1])
+    }`;
+  const limitations = [
+    "Labels are a proxy: the minimum over the next N block arrivals of mempool.space's projected next-block median just before each arrival (a block template, not mined blocks); floored at 1 sat/vB.",
+    "recentBlockMedianFeesSatVb in training is a proxy too: the projected median just before each earlier arrival (repeated for each block of a multi-block jump between 5-minute snapshots); live serving should pass real block medians, which differ somewhat.",
+    "Trained on 7 weeks of a low-fee regime (fastestFee p50 3 sat/vB, max 52): fee spikes and high-fee regimes are barely represented, and tree outputs cannot extrapolate above the training range.",
+    "Rows are 5-minute snapshots and strongly autocorrelated; the test split is about one week, so metrics carry wide uncertainty.",
+    "The histogram is coarsened to the training bins (1 sat/vB wide below 10 sat/vB); sub-1 sat/vB transactions are ignored.",
+    "The calibration multiplier is set by the worst validation fold (a week with a higher fee level, where mempool.space's integer recommendations hit often): in calm weeks the model hits far more often than mempool.space and can overpay more than it (validation: N=6 on the last fold, N=144 on the April folds where mempool.space's 1 sat/vB is exact). The hit-rate condition holds on new data only if its shift is no worse than the folds'.",
+    "The output scales with the projected next-block median (ratio model): a wrong or stale median moves every target's output with it; an unknown median falls back to the feerate at 1 MvB depth.",
+    "Outputs below 1 sat/vB must be raised to the node's minimum relay feerate by the caller (the evaluation does this for every method).",
+  ];
+  const targets = FEE_TARGETS.map((n) => `feerate_${n}_block${n === 1 ? "" : "s"}_sat_vb`);
+  const metrics = Object.fromEntries(
+    o.evaluation.map((e) => [`n${e.targetBlocks}`, e.methods.model]),
+  );
+  const baselines = Object.fromEntries(o.evaluation.map((e) => [
+    `n${e.targetBlocks}`,
+    {
+      mempool_space: e.methods.mempool_space,
+      percentile_rule: e.methods.percentile_rule,
+      projected_median: e.methods.projected_median,
+    },
+  ]));
+  const cardContent: FeeCardContent = {
+    name: "fee-rate",
+    task:
+      "Feerate (sat/vB) needed to confirm within 1, 3, 6 and 144 blocks, from a mempool snapshot (quantile gradient-boosted trees on the log ratio to the projected next-block median, calibrated against mempool.space's hit rate)",
+    inputs: [{
+      name: FEE_ONNX_TENSORS.inputName,
+      type: "float32",
+      shape: [-1, FEE_FEATURE_NAMES.length],
+    }],
+    outputs: [{
+      name: FEE_ONNX_TENSORS.outputName,
+      type: "float32",
+      shape: [-1, FEE_TARGETS.length],
+    }],
+    features: [...FEE_FEATURE_NAMES],
+    targets,
+    training: {
+      data: "models/data/fee/satcast_mempool_snapshots_5min_2025-03-05_2025-04-27.csv",
+      dataSha256: o.csvSha256,
+      rows: o.rowCount,
+      provenance:
+        "UBC-MDS/Capstone_SatCast_Trilemma data/raw/mar_5_may_12.parquet @ d97447982855229d9de11bf89bf13fb80dcd39a9 (rows before 2025-04-28), see models/data/fee/PROVENANCE.md",
+      dataLicence: "MIT (© 2025 JennyonOort)",
+      featureDefinition: "src/ml/features/fee_features.ts",
+      labels: "src/ml/train/fee/labels.ts",
+      algorithm:
+        "quantile (pinball) gradient boosting on ln(needed / max(next_block_median_sat_vb, 1)), one tree set per target; output exp(.) times that reference (scaleBy), then a calibration multiplier (a last tree per target)",
+      hyperparameters: { ...FEE_GBT_PARAMS, seed: o.seed },
+      quantiles: Object.fromEntries(FEE_TARGETS.map((n, t) => [`n${n}`, o.quantiles[t]])),
+      quantileChoice:
+        `per target, the (quantile level, calibration) pair with the lowest mean over ${FEE_VALIDATION_FOLDS} expanding-window validation folds of the calibrated median overpayment; calibration = the smallest multiplier whose hit rate reaches mempool.space's + ${FEE_HIT_RATE_MARGIN} on every fold (globally, or per ${FEE_CALIBRATION_STRATA.feature} stratum <= ${
+          FEE_CALIBRATION_STRATA.cuts.join(", ")
+        })`,
+      quantileGrid: [...FEE_QUANTILE_GRID],
+      validation: o.validation,
+      split: {
+        method: `time split with ${s.gapBlocks}-block gaps (>= the 144-block label window)`,
+        train: range("train"),
+        validation: range("validation"),
+        test: range("test"),
+        finalFit: `train + gap + validation (rows 0–${
+          s.validation.end - 1
+        }) at the chosen quantiles`,
+      },
+    },
+    metrics: {
+      split: "test",
+      definitions:
+        "hitRate = share of rows with max(1, prediction) >= needed; medianOverpay over hit rows (sat/vB and relative to needed); medianShortfall over missed rows; costRatio = sum of predictions / sum of needed",
+      ...metrics,
+    },
+    baselines: {
+      mempool_space:
+        "recommended fastestFee (N=1), halfHourFee (3), hourFee (6), economyFee (144) in the same snapshot",
+      percentile_rule: `percentile p of the last k block medians: ${
+        Object.entries(PERCENTILE_RULE).map(([n, r]) => `N=${n}: p${r.p * 100} of ${r.k}`).join(
+          ", ",
+        )
+      }`,
+      projected_median: "projected next-block median in the same snapshot, for every N",
+      ...baselines,
+    },
+    licence: "MIT (model and training data)",
+    intendedUse:
+      "Suggesting a feerate for a target confirmation window on Bitcoin mainnet from a live mempool snapshot, next to (not instead of) a node's own estimator.",
+    limitations,
+  };
+  const body = [
+    "# fee-rate",
+    "",
+    "Quantile gradient-boosted trees that map a mempool snapshot (`src/ml/features/fee_features.ts`) to the",
+    "feerate needed to confirm within 1, 3, 6 and 144 blocks. Trained by `deno task train` on 5-minute",
+    "mempool.space snapshots from 2025-03-05 to 2025-04-27 (SatCast data, MIT).",
+    "",
+    "## Split",
+    "",
+    `- train: ${range("train")}`,
+    `- validation: ${range("validation")}, the last of ${FEE_VALIDATION_FOLDS} expanding-window`,
+    "  folds (each earlier fold shifted back by one validation span, each after its own gap).",
+    "  Per target, the quantile level and a calibration multiplier are chosen on these folds:",
+    `  the multiplier is the smallest whose hit rate reaches mempool.space's + ${
+      FEE_HIT_RATE_MARGIN * 100
+    } points on`,
+    "  every fold (so the worst week sets it), optionally per mempool-depth stratum; the level",
+    "  (and stratification) with the lowest mean calibrated median overpayment wins. The final",
+    "  model is refitted on train + validation at that level and the multipliers are applied.",
+    `- test (reported below): ${range("test")}`,
+    `- gaps of ${s.gapBlocks} blocks between parts, longer than the 144-block label window.`,
+    "",
+    "## Validation folds (chosen calibration, in-sample for the multiplier)",
+    "",
+    "| N | q | multipliers | fold | model hit | model overpay | mempool.space hit | mempool.space overpay |",
+    "|---|---|---|---|---|---|---|---|",
+    ...o.validation.flatMap((v) =>
+      v.folds.map((f) =>
+        `| ${v.targetBlocks} | ${v.quantile} | ${
+          v.calibration.multipliers.map((m) => m.toFixed(3)).join(", ")
+        } | rows ${f.validation[0]}–${f.validation[1] - 1} | ${
+          (f.model.hitRate * 100).toFixed(1)
+        }% | ${f.model.medianOverpaySatVb.toFixed(2)} | ${
+          (f.mempoolSpace.hitRate * 100).toFixed(1)
+        }% | ${f.mempoolSpace.medianOverpaySatVb.toFixed(2)} |`
+      )
+    ),
+    "",
+    "## Held-out test results",
+    "",
+    formatFeeEvalTable(o.evaluation),
+    "",
+    "hit rate: share of rows where max(1, prediction) >= the needed rate. Overpayment: median of",
+    "prediction - needed over the hit rows. Shortfall: median of needed - prediction over the misses.",
+    "Cost ratio: sum of predictions / sum of needed rates over all rows.",
+    "",
+    "## Limitations",
+    "",
+    ...limitations.map((l) => `- ${l}`),
+  ].join("\n");
+  return { cardContent, cardBody: body };
+}
