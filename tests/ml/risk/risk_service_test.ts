@@ -16,7 +16,7 @@ import { loadDenyList } from "../../../src/ml/risk/deny_list_file.ts";
 import { parsePsbt } from "../../../src/bitcoin/psbt_parse.ts";
 import { EdgeSignService } from "../../../src/hsm/sign_service.ts";
 import type { HsmCapability, HsmKey, HsmSigner } from "../../../src/hsm/signer.ts";
-import { PolicyViolationError } from "../../../src/errors/mod.ts";
+import { AppError, PolicyViolationError } from "../../../src/errors/mod.ts";
 import { createLogger } from "../../../src/obs/logger.ts";
 import type { Db } from "../../../src/db/mod.ts";
 
@@ -153,3 +153,36 @@ dbTest("a score threshold without a loaded model refuses to sign (fail closed)",
   assert.equal((await risk.assess({ tenant: "acme", keyId: "k1" }, tx, null)).score, null);
   await engine.close();
 });
+
+dbTest(
+  "assessPsbt() scores every valid BIP174/370/371 vector or refuses it as a client error, never a crash",
+  async (db) => {
+    const { risk, engine } = await riskFor(db);
+    let scored = 0;
+    for (
+      const spec of [
+        "bip174/bip-0174-vectors.json",
+        "bip370/bip-0370-vectors.json",
+        "bip371/bip-0371-vectors.json",
+      ]
+    ) {
+      const { cases } = JSON.parse(await Deno.readTextFile(`tests/vectors/${spec}`)) as {
+        cases: { description: string; valid: boolean; base64: string }[];
+      };
+      for (const c of cases.filter((x) => x.valid)) {
+        try {
+          const a = await risk.assessPsbt({ tenant: "acme", keyId: "k1" }, c.base64, null);
+          assert.ok(a.score === null || (a.score > 0 && a.score <= 1), c.description);
+          scored++;
+        } catch (err) {
+          assert.ok(
+            err instanceof AppError && err.status < 500,
+            `${spec}: ${c.description}: ${err}`,
+          );
+        }
+      }
+    }
+    assert.ok(scored > 10, `scored ${scored}`);
+    await engine.close();
+  },
+);
