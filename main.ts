@@ -149,6 +149,11 @@ async function serve(config: Config, db: Db, logger: Logger): Promise<number> {
     for (const c of chain.clients) c.close();
     return 1;
   }
+  const fees = ml === null ? null : new FeeService({ ml, chain: chain.backend, logger });
+  // A confirmation means a new block exists: its median settles earlier fee predictions.
+  const unsubscribeFees = fees === null
+    ? () => {}
+    : events.subscribe("tx.confirmed", () => void fees.observeChain());
   const hsm = await buildHsm(config, logger, risk);
   const ln = await buildLightning(config, logger);
   const lightning = new LightningService({
@@ -222,7 +227,7 @@ async function serve(config: Config, db: Db, logger: Logger): Promise<number> {
     lightning,
     ml,
     risk,
-    fees: ml === null ? null : new FeeService({ ml, chain: chain.backend, logger }),
+    fees,
   });
 
   const abort = new AbortController();
@@ -267,6 +272,7 @@ async function serve(config: Config, db: Db, logger: Logger): Promise<number> {
   clearInterval(purge);
   await tracker.stop();
   await lnSync?.stop();
+  unsubscribeFees();
   await ml?.drainShadows();
   await ml?.engine.close();
   ln?.client.close();

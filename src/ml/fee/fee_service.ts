@@ -1,10 +1,11 @@
 /**
  * `GET /v1/fees/estimate`: the fee-rate model on a live mempool snapshot from
  * the configured chain backend, beside the backend's own estimate, and the
- * online accuracy loop: every tip the snapshots reveal records that block's
- * median fee rate, which settles the earlier predictions whose window it
- * completes (truth = the lowest median of the next N blocks, the label the
- * model was trained on).
+ * online accuracy loop: every tip the snapshots reveal (on each estimate, and
+ * whenever a tracked transaction confirms) records that block's median fee
+ * rate, which settles the earlier predictions whose window it completes
+ * (truth = the lowest median of the next N blocks, the label the model was
+ * trained on).
  *
  * @module
  */
@@ -104,6 +105,30 @@ export class FeeService {
       backend,
       height: snapshot.height,
     };
+  }
+
+  /**
+   * Look at the chain now: record the medians of blocks not seen yet and
+   * settle the predictions they complete. Called when a tracked transaction
+   * confirms (a new block is known to exist) so truths arrive without waiting
+   * for the next estimate request. Never throws; failures are logged.
+   *
+   * @returns truths are written as a side effect; resolves when done
+   */
+  async observeChain(): Promise<void> {
+    if (this.#chain === null || !this.#ml.engine.cards().some((c) => c.name === FEE_MODEL)) return;
+    try {
+      const snapshot = await this.#chain.getMempoolSnapshot();
+      await this.#observeBlocks(
+        snapshot.height,
+        snapshot.recentBlockMedianFeesSatVb,
+        this.#targets(),
+      );
+    } catch (err) {
+      this.#logger.warn("chain not observed for fee truths", {
+        error: err instanceof Error ? err.message : String(err),
+      });
+    }
   }
 
   /** The model's output columns and their block targets, read from the card's target names. */
