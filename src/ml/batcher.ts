@@ -128,14 +128,11 @@ export class MicroBatcher {
     }
     this.#queuedRows -= count;
     this.#running = true;
-    void this.#execute(batch, count).finally(() => {
-      this.#running = false;
-      // Whoever arrived during the run goes now: they have already waited.
-      if (this.#queue.length > 0) this.#flush();
-    });
+    this.#execute(batch, count);
   }
 
-  async #execute(batch: Pending[], count: number): Promise<void> {
+  /** Run one batch and answer its callers; one `then` per run keeps a lone call cheap. */
+  #execute(batch: Pending[], count: number): void {
     const { inWidth, outWidth } = this.#opts;
     let input: Float32Array;
     if (batch.length === 1) {
@@ -150,21 +147,39 @@ export class MicroBatcher {
     }
     this.stats.runs++;
     this.stats.rows += count;
-    let out: Float32Array;
+    let running: Promise<Float32Array>;
     try {
-      out = await this.#run(input, count);
-      if (out.length !== count * outWidth) {
-        throw new Error(`Model returned ${out.length} values for ${count} rows of ${outWidth}`);
-      }
+      running = this.#run(input, count);
     } catch (err) {
-      for (const p of batch) p.reject(err);
-      return;
+      running = Promise.reject(err);
     }
-    let at = 0;
-    for (const p of batch) {
-      // Views, not copies: the run's output buffer belongs to this batch alone.
-      p.resolve(out.subarray(at, at + p.count * outWidth));
-      at += p.count * outWidth;
-    }
+    running.then(
+      (out) => {
+        if (out.length !== count * outWidth) {
+          const err = new Error(
+            `Model returned ${out.length} values for ${count} rows of ${outWidth}`,
+          );
+          for (const p of batch) p.reject(err);
+        } else {
+          let at = 0;
+          for (const p of batch) {
+            // Views, not copies: the run's output buffer belongs to this batch alone.
+            p.resolve(out.subarray(at, at + p.count * outWidth));
+            at += p.count * outWidth;
+          }
+        }
+        this.#finished();
+      },
+      (err) => {
+        for (const p of batch) p.reject(err);
+        this.#finished();
+      },
+    );
+  }
+
+  #finished(): void {
+    this.#running = false;
+    // Whoever arrived during the run goes now: they have already waited.
+    if (this.#queue.length > 0) this.#flush();
   }
 }

@@ -171,8 +171,8 @@ export class InferenceEngine {
       }
       outputs = concat(await Promise.all(parts));
     }
-    for (const v of outputs) {
-      if (!Number.isFinite(v)) {
+    for (let i = 0; i < outputs.length; i++) {
+      if (!Number.isFinite(outputs[i]!)) {
         throw new Error(`Model ${name}-${version} produced a non-finite output`);
       }
     }
@@ -198,16 +198,14 @@ function batcherFor(
   const [input] = card.inputs;
   const [output] = card.outputs;
   return new MicroBatcher(
-    async (rows, count) => {
-      const result = await session.run({
-        [input.name]: float32Tensor(rows, count, input.shape[1]),
-      });
-      const tensor = result[output.name];
-      if (tensor === undefined || !(tensor.data instanceof Float32Array)) {
-        throw new Error(`Model ${card.name}-${card.version} returned no float32 ${output.name}`);
-      }
-      return tensor.data;
-    },
+    (rows, count) =>
+      session.run({ [input.name]: float32Tensor(rows, count, input.shape[1]) }).then((result) => {
+        const tensor = result[output.name];
+        if (tensor === undefined || !(tensor.data instanceof Float32Array)) {
+          throw new Error(`Model ${card.name}-${card.version} returned no float32 ${output.name}`);
+        }
+        return tensor.data;
+      }),
     {
       inWidth: input.shape[1],
       outWidth: output.shape[1],
