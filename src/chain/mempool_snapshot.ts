@@ -5,10 +5,8 @@
  * RPC) and the projected next block's median from such a histogram (Blockstream's
  * Esplora has no mempool-blocks route).
  *
- * `MempoolSnapshot` is declared here with the same shape as the one in
- * `src/ml/features/fee_features.ts`, so the chain port does not depend on ML
- * code; the two are structurally identical (tests/chain/mempool_snapshot_test.ts
- * checks that they stay assignable both ways).
+ * `MempoolSnapshot` is declared here, beside the port that delivers it; the
+ * fee model's features (`src/ml/features/fee_features.ts`) read this type.
  *
  * @module
  */

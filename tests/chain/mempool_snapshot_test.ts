@@ -10,23 +10,11 @@ import {
   histogramFromEntries,
   medianOfProjectedBlock,
   type MempoolFeeEntry,
-  type MempoolSnapshot,
 } from "../../src/chain/mempool_snapshot.ts";
-import {
-  feeFeatures,
-  type MempoolSnapshot as FeeModelSnapshot,
-} from "../../src/ml/features/fee_features.ts";
+import { feeFeatures } from "../../src/ml/features/fee_features.ts";
 import { ScriptedChainBackend } from "../_fakes/chain_backend.ts";
 
-/** Compile-time: the chain's snapshot and the fee model's are the same shape. */
-type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
-const SAME_SHAPE: Same<MempoolSnapshot, FeeModelSnapshot> = true;
-
 const entry = (feeRateSatVb: number, vsize: number): MempoolFeeEntry => ({ feeRateSatVb, vsize });
-
-Deno.test("MempoolSnapshot is the fee model's MempoolSnapshot, both ways", () => {
-  assert.equal(SAME_SHAPE, true);
-});
 
 Deno.test("histogramFromEntries() of no entries is []", () => {
   assert.deepEqual(histogramFromEntries([]), []);

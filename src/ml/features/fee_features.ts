@@ -4,7 +4,7 @@
  *
  * Every input is available live from a chain backend:
  * - `histogram`: Esplora / mempool.space `GET /mempool` `fee_histogram`, or
- *   Bitcoin Core `getrawmempool true` (bucket each entry's `fees.modified / vsize`);
+ *   Bitcoin Core `getrawmempool true` (bucket each entry's `fees.base / vsize`);
  * - mempool totals: `GET /mempool` (`count`, `vsize`, `total_fee`) or `getmempoolinfo`;
  * - `nextBlockMedianFeeSatVb`: mempool.space `/api/v1/fees/mempool-blocks[0].medianFee`
  *   (or the median feerate of a `getblocktemplate`);
@@ -21,27 +21,9 @@
  * @module
  */
 
-/** A mempool snapshot: what the edge can observe at one moment. */
-export interface MempoolSnapshot {
-  /** Unix time of the snapshot, seconds. */
-  timestampSec: number;
-  /** Chain tip height. */
-  height: number;
-  /** When the tip block arrived (was seen), Unix seconds; null if unknown. */
-  lastBlockTimeSec: number | null;
-  /** Number of mempool transactions. */
-  mempoolCount: number;
-  /** Total mempool vsize, vB. */
-  mempoolVsize: number;
-  /** Total mempool fees, sat. */
-  mempoolTotalFeeSat: number;
-  /** `[feeRateSatVb, vsize]` pairs (Esplora `GET /mempool` `fee_histogram`), any order. */
-  histogram: ReadonlyArray<readonly [feeRateSatVb: number, vsize: number]>;
-  /** Projected next block's median feerate, sat/vB; null if unknown. */
-  nextBlockMedianFeeSatVb: number | null;
-  /** Median feerates of the last blocks, newest first, sat/vB (may be empty). */
-  recentBlockMedianFeesSatVb: readonly number[];
-}
+// The chain port delivers the snapshot (`ChainBackend.getMempoolSnapshot`); ML only reads it.
+import type { MempoolSnapshot } from "../../chain/mempool_snapshot.ts";
+export type { MempoolSnapshot };
 
 /**
  * Lower edges (sat/vB) of the histogram bins: 1..10 by 1, 10..30 by 2, 30..100

@@ -18,6 +18,7 @@
  * @module
  */
 import type { Tree, TreeEnsemble, TreeNode } from "../tree_ensemble.ts";
+import { mulberry32 } from "../prng.ts";
 
 /** Hyper-parameters of one quantile GBT fit. */
 export interface QuantileGbtOptions {
@@ -147,18 +148,6 @@ function lowerBoundGe(a: Float32Array, v: number): number {
     else hi = mid;
   }
   return lo;
-}
-
-/** Mulberry32: a small seeded PRNG, enough for subsampling. */
-function mulberry32(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 /**

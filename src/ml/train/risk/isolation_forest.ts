@@ -22,6 +22,7 @@
  * @module
  */
 import type { Tree, TreeEnsemble, TreeNode } from "../tree_ensemble.ts";
+import { mulberry32 } from "../prng.ts";
 
 /** Euler–Mascheroni constant, for H(i) ≈ ln(i) + γ. */
 const EULER_GAMMA = 0.5772156649015329;
@@ -61,26 +62,6 @@ export function averagePathLength(n: number): number {
   if (n <= 1) return 0;
   if (n === 2) return 1;
   return 2 * (Math.log(n - 1) + EULER_GAMMA) - (2 * (n - 1)) / n;
-}
-
-/**
- * A seeded 32-bit PRNG (mulberry32): the same seed gives the same forest on every platform.
- *
- * @param seed any integer
- * @returns a function giving floats in [0, 1)
- */
-export function mulberry32(seed: number): () => number {
-  if (!Number.isSafeInteger(seed)) {
-    throw new RangeError(`Invalid seed: expected an integer, got ${String(seed)}`);
-  }
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 /**

@@ -4,11 +4,11 @@
  * and that the tree-ensemble form gives s = 2^(-E[h]/c(psi)).
  */
 import assert from "node:assert/strict";
+import { mulberry32 } from "../../../../src/ml/train/prng.ts";
 import {
   averagePathLength,
   fitIsolationForest,
   isolationScore,
-  mulberry32,
 } from "../../../../src/ml/train/risk/isolation_forest.ts";
 import { assertTreeEnsemble, predictTreeEnsemble } from "../../../../src/ml/train/tree_ensemble.ts";
 
