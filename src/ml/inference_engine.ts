@@ -34,6 +34,8 @@ export interface EngineResult {
 
 interface Loaded {
   card: ModelCard;
+  /** Input row width. */
+  width: number;
   session: InferenceSession;
   batcher: MicroBatcher;
   loadMs: number;
@@ -76,6 +78,7 @@ export class InferenceEngine {
         }
         loaded.set(key(card.name, card.version), {
           card,
+          width: card.inputs[0].shape[1],
           session,
           loadMs: performance.now() - t0,
           batcher: batcherFor(card, session, options),
@@ -136,47 +139,54 @@ export class InferenceEngine {
    * @returns the outputs and the latency
    * @throws ValidationError 422 on a wrong width or a non-finite value; 404 for an unknown version
    */
-  async predict(name: string, version: string, rows: Float32Array): Promise<EngineResult> {
+  predict(name: string, version: string, rows: Float32Array): Promise<EngineResult> {
     const m = this.#models.get(key(name, version));
     if (m === undefined) {
-      throw new NotFoundError(`Model ${name} has no version ${version}`);
+      return Promise.reject(new NotFoundError(`Model ${name} has no version ${version}`));
     }
-    const width = m.card.inputs[0].shape[1];
+    const width = m.width;
     if (rows.length === 0 || rows.length % width !== 0) {
-      throw new ValidationError(
-        `Invalid input: each row must have ${width} features (${m.card.features.join(", ")})`,
-        { status: 422 },
+      return Promise.reject(
+        new ValidationError(
+          `Invalid input: each row must have ${width} features (${m.card.features.join(", ")})`,
+          { status: 422 },
+        ),
       );
     }
     for (let i = 0; i < rows.length; i++) {
       if (!Number.isFinite(rows[i]!)) {
-        throw new ValidationError(
-          `Invalid input: row ${Math.floor(i / width)} feature ${
-            m.card.features[i % width]
-          } is not a finite float32`,
-          { status: 422 },
+        return Promise.reject(
+          new ValidationError(
+            `Invalid input: row ${Math.floor(i / width)} feature ${
+              m.card.features[i % width]
+            } is not a finite float32`,
+            { status: 422 },
+          ),
         );
       }
     }
     const t0 = performance.now();
     const count = rows.length / width;
-    let outputs: Float32Array;
+    let running: Promise<Float32Array>;
     if (count <= this.#maxBatch) {
-      outputs = await m.batcher.submit(rows, count);
+      running = m.batcher.submit(rows, count);
     } else {
       const parts: Promise<Float32Array>[] = [];
       for (let r = 0; r < count; r += this.#maxBatch) {
         const n = Math.min(this.#maxBatch, count - r);
         parts.push(m.batcher.submit(rows.subarray(r * width, (r + n) * width), n));
       }
-      outputs = concat(await Promise.all(parts));
+      running = Promise.all(parts).then(concat);
     }
-    for (let i = 0; i < outputs.length; i++) {
-      if (!Number.isFinite(outputs[i]!)) {
-        throw new Error(`Model ${name}-${version} produced a non-finite output`);
+    // One then, not an async function: a lone row is the common case and each hop costs.
+    return running.then((outputs) => {
+      for (let i = 0; i < outputs.length; i++) {
+        if (!Number.isFinite(outputs[i]!)) {
+          throw new Error(`Model ${name}-${version} produced a non-finite output`);
+        }
       }
-    }
-    return { outputs, latencyMs: performance.now() - t0 };
+      return { outputs, latencyMs: performance.now() - t0 };
+    });
   }
 
   /** Release every session. */
