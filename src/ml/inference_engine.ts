@@ -14,6 +14,7 @@ import {
   type InferenceSession,
   type OrtRuntime,
   type RuntimeInfo,
+  type Tensor,
 } from "./ort_runtime.ts";
 
 /** Options of {@linkcode InferenceEngine.create}. */
@@ -24,20 +25,12 @@ export interface EngineOptions {
   maxWaitMicros: number;
 }
 
-/** One prediction's outputs and how long the engine took. */
-export interface EngineResult {
-  /** Row-major outputs, `rows * outputWidth`. */
-  outputs: Float32Array;
-  /** Time from submission to outputs, in milliseconds (queueing included). */
-  latencyMs: number;
-}
-
 interface Loaded {
   card: ModelCard;
   /** Input row width. */
   width: number;
   session: InferenceSession;
-  batcher: MicroBatcher;
+  batcher: MicroBatcher<Record<string, Tensor>>;
   loadMs: number;
 }
 
@@ -136,10 +129,10 @@ export class InferenceEngine {
    * @param name model name
    * @param version model version (loaded)
    * @param rows row-major inputs, each row the card's input width; checked finite as float32
-   * @returns the outputs and the latency
+   * @returns row-major outputs, `rows * outputWidth`
    * @throws ValidationError 422 on a wrong width or a non-finite value; 404 for an unknown version
    */
-  predict(name: string, version: string, rows: Float32Array): Promise<EngineResult> {
+  predict(name: string, version: string, rows: Float32Array): Promise<Float32Array> {
     const m = this.#models.get(key(name, version));
     if (m === undefined) {
       return Promise.reject(new NotFoundError(`Model ${name} has no version ${version}`));
@@ -165,28 +158,15 @@ export class InferenceEngine {
         );
       }
     }
-    const t0 = performance.now();
     const count = rows.length / width;
-    let running: Promise<Float32Array>;
-    if (count <= this.#maxBatch) {
-      running = m.batcher.submit(rows, count);
-    } else {
-      const parts: Promise<Float32Array>[] = [];
-      for (let r = 0; r < count; r += this.#maxBatch) {
-        const n = Math.min(this.#maxBatch, count - r);
-        parts.push(m.batcher.submit(rows.subarray(r * width, (r + n) * width), n));
-      }
-      running = Promise.all(parts).then(concat);
+    // A lone row is the common case: its promise is the batcher's own, with no hop added here.
+    if (count <= this.#maxBatch) return m.batcher.submit(rows, count);
+    const parts: Promise<Float32Array>[] = [];
+    for (let r = 0; r < count; r += this.#maxBatch) {
+      const n = Math.min(this.#maxBatch, count - r);
+      parts.push(m.batcher.submit(rows.subarray(r * width, (r + n) * width), n));
     }
-    // One then, not an async function: a lone row is the common case and each hop costs.
-    return running.then((outputs) => {
-      for (let i = 0; i < outputs.length; i++) {
-        if (!Number.isFinite(outputs[i]!)) {
-          throw new Error(`Model ${name}-${version} produced a non-finite output`);
-        }
-      }
-      return { outputs, latencyMs: performance.now() - t0 };
-    });
+    return Promise.all(parts).then(concat);
   }
 
   /** Release every session. */
@@ -204,18 +184,24 @@ function batcherFor(
   card: ModelCard,
   session: InferenceSession,
   options: EngineOptions,
-): MicroBatcher {
+): MicroBatcher<Record<string, Tensor>> {
   const [input] = card.inputs;
   const [output] = card.outputs;
   return new MicroBatcher(
-    (rows, count) =>
-      session.run({ [input.name]: float32Tensor(rows, count, input.shape[1]) }).then((result) => {
-        const tensor = result[output.name];
-        if (tensor === undefined || !(tensor.data instanceof Float32Array)) {
-          throw new Error(`Model ${card.name}-${card.version} returned no float32 ${output.name}`);
+    (rows, count) => session.run({ [input.name]: float32Tensor(rows, count, input.shape[1]) }),
+    (result) => {
+      const data = result[output.name]?.data;
+      if (!(data instanceof Float32Array)) {
+        throw new Error(`Model ${card.name}-${card.version} returned no float32 ${output.name}`);
+      }
+      // Once per batch, not per caller: a non-finite output fails everyone who shared the run.
+      for (let i = 0; i < data.length; i++) {
+        if (!Number.isFinite(data[i]!)) {
+          throw new Error(`Model ${card.name}-${card.version} produced a non-finite output`);
         }
-        return tensor.data;
-      }),
+      }
+      return data;
+    },
     {
       inWidth: input.shape[1],
       outWidth: output.shape[1],

@@ -158,9 +158,10 @@ export class MlService {
     const card = this.#engine.getCard(name, version)!;
     const width = card.inputs[0].shape[1];
     const input = toFloat32(req.rows, width, card);
-    const result = await this.#engine.predict(name, version, input);
-    const outWidth = card.outputs[0].shape[1];
-    const outputs = splitRows(result.outputs, outWidth);
+    const t0 = performance.now();
+    const flat = await this.#engine.predict(name, version, input);
+    const latencyMs = performance.now() - t0;
+    const outputs = splitRows(flat, card.outputs[0].shape[1]);
     const hashes = req.rows.map((_, i) => rowHash(input, i, width));
     await this.#repo.recordPredictions(outputs.map((output, i) => ({
       model: name,
@@ -169,14 +170,14 @@ export class MlService {
       tenant: caller.tenant,
       inputHash: hashes[i]!,
       output,
-      latencyMs: result.latencyMs,
+      latencyMs,
       context: req.context ?? null,
     })));
     const shadow = table.shadowVersion;
     if (shadow !== null && shadow !== version) {
       this.#runShadow(caller, name, shadow, input, hashes, req.context ?? null);
     }
-    return { model: name, version, targets: card.targets, outputs, latencyMs: result.latencyMs };
+    return { model: name, version, targets: card.targets, outputs, latencyMs };
   }
 
   /** The shadow's answer is recorded, never returned; its failure is logged, never raised. */
@@ -191,16 +192,18 @@ export class MlService {
     const card = this.#engine.getCard(name, version)!;
     const job = (async () => {
       try {
-        const r = await this.#engine.predict(name, version, input);
+        const t0 = performance.now();
+        const flat = await this.#engine.predict(name, version, input);
+        const latencyMs = performance.now() - t0;
         await this.#repo.recordPredictions(
-          splitRows(r.outputs, card.outputs[0].shape[1]).map((output, i) => ({
+          splitRows(flat, card.outputs[0].shape[1]).map((output, i) => ({
             model: name,
             version,
             shadow: true,
             tenant: caller.tenant,
             inputHash: hashes[i]!,
             output,
-            latencyMs: r.latencyMs,
+            latencyMs,
             context,
           })),
         );

@@ -7,7 +7,7 @@
  */
 export { dirModelFiles, loadRegistry, type ModelFiles, type RegisteredModel } from "./registry.ts";
 export { type HostCapabilities, OrtRuntime, type RuntimeInfo } from "./ort_runtime.ts";
-export { type EngineOptions, type EngineResult, InferenceEngine } from "./inference_engine.ts";
+export { type EngineOptions, InferenceEngine } from "./inference_engine.ts";
 export {
   type FeeTruthTarget,
   type MlCaller,

@@ -15,7 +15,12 @@ function doubling() {
 
 Deno.test("MicroBatcher runs callers of the same tick together, and those arriving during a run next", async () => {
   const { sizes, run } = doubling();
-  const b = new MicroBatcher(run, { inWidth: 1, outWidth: 1, maxBatch: 64, maxWaitMicros: 0 });
+  const b = new MicroBatcher(run, (out: Float32Array) => out, {
+    inWidth: 1,
+    outWidth: 1,
+    maxBatch: 64,
+    maxWaitMicros: 0,
+  });
   const outs = await Promise.all(
     Array.from({ length: 64 }, (_, i) => b.submit(Float32Array.of(i), 1)),
   );
@@ -33,7 +38,12 @@ Deno.test("MicroBatcher runs callers of the same tick together, and those arrivi
 
 Deno.test("MicroBatcher waits up to maxWaitMicros when idle, and never exceeds maxBatch", async () => {
   const { sizes, run } = doubling();
-  const b = new MicroBatcher(run, { inWidth: 2, outWidth: 2, maxBatch: 5, maxWaitMicros: 20_000 });
+  const b = new MicroBatcher(run, (out: Float32Array) => out, {
+    inWidth: 2,
+    outWidth: 2,
+    maxBatch: 5,
+    maxWaitMicros: 20_000,
+  });
   const outs = await Promise.all(
     Array.from({ length: 12 }, (_, i) => b.submit(Float32Array.of(i, -i), 1)),
   );
@@ -46,11 +56,15 @@ Deno.test("MicroBatcher waits up to maxWaitMicros when idle, and never exceeds m
 
 Deno.test("MicroBatcher rejects every caller of a failed batch, and later batches still run", async () => {
   let fail = true;
-  const b = new MicroBatcher(async (rows) => {
-    await new Promise((r) => setTimeout(r, 1));
-    if (fail) throw new Error("boom");
-    return rows;
-  }, { inWidth: 1, outWidth: 1, maxBatch: 8, maxWaitMicros: 1_000 });
+  const b = new MicroBatcher(
+    async (rows) => {
+      await new Promise((r) => setTimeout(r, 1));
+      if (fail) throw new Error("boom");
+      return rows;
+    },
+    (out) => out,
+    { inWidth: 1, outWidth: 1, maxBatch: 8, maxWaitMicros: 1_000 },
+  );
   const results = await Promise.allSettled([
     b.submit(Float32Array.of(1), 1),
     b.submit(Float32Array.of(2), 1),
@@ -63,14 +77,48 @@ Deno.test("MicroBatcher rejects every caller of a failed batch, and later batche
 Deno.test("MicroBatcher refuses bad options and bad rows", () => {
   const run = (r: Float32Array) => Promise.resolve(r);
   assert.throws(
-    () => new MicroBatcher(run, { inWidth: 0, outWidth: 1, maxBatch: 1, maxWaitMicros: 0 }),
+    () =>
+      new MicroBatcher(run, (out: Float32Array) => out, {
+        inWidth: 0,
+        outWidth: 1,
+        maxBatch: 1,
+        maxWaitMicros: 0,
+      }),
     RangeError,
   );
   assert.throws(
-    () => new MicroBatcher(run, { inWidth: 1, outWidth: 1, maxBatch: 1, maxWaitMicros: -1 }),
+    () =>
+      new MicroBatcher(run, (out: Float32Array) => out, {
+        inWidth: 1,
+        outWidth: 1,
+        maxBatch: 1,
+        maxWaitMicros: -1,
+      }),
     RangeError,
   );
-  const b = new MicroBatcher(run, { inWidth: 2, outWidth: 2, maxBatch: 2, maxWaitMicros: 0 });
+  const b = new MicroBatcher(run, (out: Float32Array) => out, {
+    inWidth: 2,
+    outWidth: 2,
+    maxBatch: 2,
+    maxWaitMicros: 0,
+  });
   assert.throws(() => b.submit(Float32Array.of(1), 1), RangeError);
   assert.throws(() => b.submit(new Float32Array(6), 3), RangeError);
+});
+
+Deno.test("MicroBatcher fails every caller of a batch whose outputs cannot be read, and goes on", async () => {
+  const b = new MicroBatcher(
+    (rows: Float32Array) => Promise.resolve(rows),
+    (out) => {
+      if (out.some((v) => !Number.isFinite(v))) throw new Error("non-finite output");
+      return out;
+    },
+    { inWidth: 1, outWidth: 1, maxBatch: 8, maxWaitMicros: 0 },
+  );
+  const results = await Promise.allSettled([
+    b.submit(Float32Array.of(1), 1),
+    b.submit(Float32Array.of(Infinity), 1),
+  ]);
+  assert.deepEqual(results.map((r) => r.status), ["rejected", "rejected"]);
+  assert.deepEqual([...await b.submit(Float32Array.of(3), 1)], [3]);
 });

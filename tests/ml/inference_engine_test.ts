@@ -26,7 +26,7 @@ Deno.test("InferenceEngine: 512 concurrent single-row callers over two versions 
     for (const { version, row, answer } of calls) {
       const offset = version === "1.0.0" ? 0 : 100;
       const want = [offset + (row[0]! <= 0.5 ? 1 : 2), offset + (row[1]! <= 0.5 ? 10 : 20)];
-      assert.deepEqual([...(await answer).outputs], want);
+      assert.deepEqual([...await answer], want);
     }
     for (const version of ["1.0.0", "1.1.0"]) {
       const stats = engine.batchStats("toy", version)!;
@@ -45,7 +45,7 @@ Deno.test("InferenceEngine: a request larger than maxBatch is split and answered
   });
   try {
     const rows = Float32Array.from({ length: 2 * 10 }, (_, i) => (i % 2 === 0 ? (i / 20) : 1));
-    const { outputs } = await engine.predict("toy", "1.0.0", rows);
+    const outputs = await engine.predict("toy", "1.0.0", rows);
     const want = Array.from({ length: 10 }, (_, r) => [rows[2 * r]! <= 0.5 ? 1 : 2, 20]).flat();
     assert.deepEqual([...outputs], want);
     assert.deepEqual(engine.batchStats("toy", "1.0.0"), { runs: 3, rows: 10 });

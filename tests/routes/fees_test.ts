@@ -47,7 +47,7 @@ dbTest(
     assert.equal(body.height, snapshot.height);
     // The route's number is the ONNX model's column for 3 blocks on these features, floored at 1.
     const direct = await engine.predict("fee-rate", body.model.version, feeFeatures(snapshot));
-    assert.equal(body.feeRateSatVb, Math.max(1, Math.round(direct.outputs[1]! * 100) / 100));
+    assert.equal(body.feeRateSatVb, Math.max(1, Math.round(direct[1]! * 100) / 100));
 
     for (const bad of ["0", "1009", "abc", "2.5"]) {
       await assertProblem(await t.call(`/v1/fees/estimate?target=${bad}`, { key: secret }), 400);
