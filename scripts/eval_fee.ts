@@ -71,18 +71,36 @@ async function main(args: string[]): Promise<number> {
     return 1;
   }
   // A CSV on stdin needs no read permission beyond the repo: `deno task eval:fee < any.csv`.
-  const csvText = csvPath === undefined
-    ? await new Response(Deno.stdin.readable).text()
-    : await Deno.readTextFile(csvPath);
-  const ds = buildFeeDataset(csvText);
+  let ds: ReturnType<typeof buildFeeDataset>;
+  try {
+    const csvText = csvPath === undefined
+      ? await new Response(Deno.stdin.readable).text()
+      : await Deno.readTextFile(csvPath);
+    ds = buildFeeDataset(csvText);
+  } catch (e) {
+    // A user's file: say what is wrong with it, not where in our code that was noticed.
+    if (
+      !(e instanceof SyntaxError || e instanceof RangeError || e instanceof Deno.errors.NotFound)
+    ) {
+      throw e;
+    }
+    await writeLine(Deno.stderr, `Cannot evaluate ${csvPath ?? "stdin"}: ${e.message}`);
+    return 1;
+  }
   const d = FEE_FEATURE_NAMES.length;
   const all = { start: 0, end: ds.rows.length };
-  const rowSets = FEE_TARGETS.map((_, t) => evaluableRows(ds, all, t));
-  const needed = [...new Set(rowSets.flat())].sort((a, b) => a - b);
+  // Targets whose label window runs past the CSV's end have no rows; the others are still reported.
+  const targets = FEE_TARGETS.map((targetBlocks, t) => ({
+    targetBlocks,
+    t,
+    rows: evaluableRows(ds, all, t),
+  }));
+  const evaluable = targets.filter((x) => x.rows.length > 0);
+  const needed = [...new Set(evaluable.flatMap((x) => x.rows))].sort((a, b) => a - b);
   if (needed.length === 0) {
     await writeLine(
       Deno.stderr,
-      "Cannot evaluate: no labelled rows (the CSV is shorter than 144 blocks?)",
+      "Cannot evaluate: no labelled rows (the CSV covers too few block arrivals)",
     );
     return 1;
   }
@@ -103,11 +121,11 @@ async function main(args: string[]): Promise<number> {
   const position = new Map(needed.map((r, i) => [r, i]));
 
   const quantiles = await cardQuantiles(modelPath);
-  const evaluation: FeeTargetEvaluation[] = FEE_TARGETS.map((targetBlocks, t) => ({
+  const evaluation: FeeTargetEvaluation[] = evaluable.map(({ targetBlocks, t, rows }) => ({
     targetBlocks,
     quantile: quantiles[t]!,
     methods: evaluateFeeRows(ds, {
-      rows: rowSets[t]!,
+      rows,
       t,
       predict: (r) => output[position.get(r)! * nT + t]!,
     }),
@@ -120,6 +138,15 @@ async function main(args: string[]): Promise<number> {
     `data: ${csvPath ?? "stdin"} (${ds.rows.length} rows, ${first} to ${last})`,
   );
   await writeLine(Deno.stdout, formatFeeEvalTable(evaluation));
+  const missing = targets.filter((x) => x.rows.length === 0).map((x) => x.targetBlocks);
+  if (missing.length > 0) {
+    await writeLine(
+      Deno.stdout,
+      `no labelled rows for N = ${
+        missing.join(", ")
+      }: the CSV ends before those targets' windows do`,
+    );
+  }
   return 0;
 }
 
