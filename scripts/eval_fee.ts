@@ -8,8 +8,8 @@
  *
  * @module
  */
-import * as ort from "onnxruntime-web";
 import { parseModelCard } from "../src/ml/model_card.ts";
+import { float32Tensor, OrtRuntime } from "../src/ml/ort_runtime.ts";
 import { FEE_FEATURE_NAMES } from "../src/ml/features/fee_features.ts";
 import { type FeeTargetEvaluation, formatFeeEvalTable } from "../src/ml/train/fee/evaluate.ts";
 import { FEE_TARGETS } from "../src/ml/train/fee/labels.ts";
@@ -105,11 +105,12 @@ async function main(args: string[]): Promise<number> {
     return 1;
   }
 
-  ort.env.wasm.numThreads = 1;
-  const session = await ort.InferenceSession.create(await Deno.readFile(modelPath));
+  const session = await OrtRuntime.create({ numThreads: 1 }).createSession(
+    await Deno.readFile(modelPath),
+  );
   const input = new Float32Array(needed.length * d);
   needed.forEach((r, i) => input.set(ds.x.subarray(r * d, (r + 1) * d), i * d));
-  const feeds = { [session.inputNames[0]!]: new ort.Tensor("float32", input, [needed.length, d]) };
+  const feeds = { [session.inputNames[0]!]: float32Tensor(input, needed.length, d) };
   const result = await session.run(feeds);
   const output = result[session.outputNames[0]!]!.data as Float32Array;
   await session.release();
