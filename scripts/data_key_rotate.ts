@@ -24,7 +24,6 @@
  *
  * @module
  */
-import { parseArgs } from "node:util";
 import { loadConfig } from "../src/config/load.ts";
 import { redactText } from "../src/config/redact.ts";
 import { appendDataKey, loadOrCreateDataKeys } from "../src/crypto/data_key_file.ts";
@@ -34,6 +33,7 @@ import type { Db } from "../src/db/db.ts";
 import { migrate } from "../src/db/migrate.ts";
 import { MIGRATIONS } from "../src/db/migrations/mod.ts";
 import { openDb } from "../src/db/open.ts";
+import { parseOptions, UsageError } from "./_cli.ts";
 
 const USAGE =
   `Usage: deno task data-key:rotate [--new-key] [--key-only] [--batch-size <n>] [--max-rows <n>]
@@ -58,19 +58,6 @@ export interface DataKeyRotateArgs {
   maxRows: number | undefined;
 }
 
-/** Bad command-line arguments; the message is shown with the usage text. */
-export class UsageError extends Error {
-  /**
-   * Describe the bad arguments.
-   *
-   * @param message what is wrong
-   */
-  constructor(message: string) {
-    super(message);
-    this.name = "UsageError";
-  }
-}
-
 /**
  * Parse and check the arguments.
  *
@@ -79,23 +66,13 @@ export class UsageError extends Error {
  * @throws UsageError on unknown or malformed arguments
  */
 export function parseDataKeyRotateArgs(args: readonly string[]): DataKeyRotateArgs | "help" {
-  let values;
-  try {
-    ({ values } = parseArgs({
-      args: [...args],
-      strict: true,
-      allowPositionals: false,
-      options: {
-        "new-key": { type: "boolean" },
-        "key-only": { type: "boolean" },
-        "batch-size": { type: "string" },
-        "max-rows": { type: "string" },
-        help: { type: "boolean", short: "h" },
-      },
-    }));
-  } catch (err) {
-    throw new UsageError(err instanceof Error ? err.message : String(err));
-  }
+  const values = parseOptions(args, {
+    "new-key": { type: "boolean" },
+    "key-only": { type: "boolean" },
+    "batch-size": { type: "string" },
+    "max-rows": { type: "string" },
+    help: { type: "boolean", short: "h" },
+  });
   if (values.help === true) return "help";
   const count = (name: string, value: string | undefined, min: number, max: number) => {
     if (value === undefined) return undefined;

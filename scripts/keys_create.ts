@@ -14,7 +14,6 @@
  *
  * @module
  */
-import { parseArgs } from "node:util";
 import { AuditLog } from "../src/audit/audit_log.ts";
 import { ApiKeyService } from "../src/auth/api_key_service.ts";
 import { isScope, type Scope, SCOPES } from "../src/auth/principal.ts";
@@ -24,6 +23,7 @@ import { CONFIG_ENV_KEYS } from "../src/config/schema.ts";
 import { migrate } from "../src/db/migrate.ts";
 import { MIGRATIONS } from "../src/db/migrations/mod.ts";
 import { openDb } from "../src/db/open.ts";
+import { parseOptions, UsageError } from "./_cli.ts";
 
 const USAGE = `Usage: deno task keys:create --tenant <tenant> --scopes <scope>[,<scope>...] \\
          [--name <name>] [--expires-in-days <days>]
@@ -38,14 +38,6 @@ export interface KeysCreateArgs {
   expiresInDays: number | undefined;
 }
 
-/** Bad command-line arguments; the message is shown with the usage text. */
-export class UsageError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = "UsageError";
-  }
-}
-
 /**
  * Parse and check the arguments.
  *
@@ -54,23 +46,13 @@ export class UsageError extends Error {
  * @throws UsageError on unknown, missing or malformed arguments
  */
 export function parseKeysCreateArgs(args: readonly string[]): KeysCreateArgs | "help" {
-  let values;
-  try {
-    ({ values } = parseArgs({
-      args: [...args],
-      strict: true,
-      allowPositionals: false,
-      options: {
-        tenant: { type: "string" },
-        scopes: { type: "string" },
-        name: { type: "string" },
-        "expires-in-days": { type: "string" },
-        help: { type: "boolean", short: "h" },
-      },
-    }));
-  } catch (err) {
-    throw new UsageError(err instanceof Error ? err.message : String(err));
-  }
+  const values = parseOptions(args, {
+    tenant: { type: "string" },
+    scopes: { type: "string" },
+    name: { type: "string" },
+    "expires-in-days": { type: "string" },
+    help: { type: "boolean", short: "h" },
+  });
   if (values.help === true) return "help";
   if (values.tenant === undefined || values.tenant === "") {
     throw new UsageError("Missing --tenant");

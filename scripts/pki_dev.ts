@@ -22,9 +22,9 @@
  * @module
  */
 import { join } from "node:path";
-import { parseArgs } from "node:util";
 import { type CertificateAuthority, createCa, issueCertificate, loadCa } from "../src/pki/mod.ts";
 import type { PemPair } from "../src/pki/mod.ts";
+import { parseOptions, UsageError } from "./_cli.ts";
 import { writeLine } from "./_io.ts";
 import { shellJoin } from "./start.ts";
 
@@ -57,19 +57,6 @@ export interface PkiDevArgs {
   force: boolean;
 }
 
-/** Bad command-line arguments; the message is shown with the usage text. */
-export class UsageError extends Error {
-  /**
-   * Describe bad arguments.
-   *
-   * @param message what is wrong with them
-   */
-  constructor(message: string) {
-    super(message);
-    this.name = "UsageError";
-  }
-}
-
 /**
  * Parse and check the arguments.
  *
@@ -78,18 +65,12 @@ export class UsageError extends Error {
  * @throws UsageError on unknown arguments
  */
 export function parsePkiDevArgs(args: readonly string[]): PkiDevArgs | "help" {
-  try {
-    const { values } = parseArgs({
-      args: [...args],
-      strict: true,
-      allowPositionals: false,
-      options: { force: { type: "boolean" }, help: { type: "boolean", short: "h" } },
-    });
-    if (values.help === true) return "help";
-    return { force: values.force === true };
-  } catch (err) {
-    throw new UsageError(err instanceof Error ? err.message : String(err));
-  }
+  const values = parseOptions(args, {
+    force: { type: "boolean" },
+    help: { type: "boolean", short: "h" },
+  });
+  if (values.help === true) return "help";
+  return { force: values.force === true };
 }
 
 /**

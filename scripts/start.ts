@@ -28,6 +28,7 @@
 import { fileURLToPath } from "node:url";
 import { ConfigError, loadConfig } from "../src/config/load.ts";
 import type { Config } from "../src/config/schema.ts";
+import { UsageError } from "./_cli.ts";
 import { writeLine } from "./_io.ts";
 import { type HsmConfig, loadHsmConfig } from "../src/hsm_server/config.ts";
 import {
@@ -73,19 +74,6 @@ export interface LaunchArgs {
   output: string;
   /** Arguments passed through to the script. */
   scriptArgs: string[];
-}
-
-/** Bad launcher arguments. */
-export class UsageError extends Error {
-  /**
-   * Describe bad arguments.
-   *
-   * @param message what is wrong with them
-   */
-  constructor(message: string) {
-    super(message);
-    this.name = "UsageError";
-  }
 }
 
 /**

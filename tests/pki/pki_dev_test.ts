@@ -5,13 +5,8 @@
 import assert from "node:assert/strict";
 import { X509Certificate } from "@peculiar/x509";
 import { certificateInfo } from "../../src/pki/mod.ts";
-import {
-  parsePkiDevArgs,
-  pkiDevEnv,
-  pkiDir,
-  UsageError,
-  writeDevPki,
-} from "../../scripts/pki_dev.ts";
+import { parsePkiDevArgs, pkiDevEnv, pkiDir, writeDevPki } from "../../scripts/pki_dev.ts";
+import { UsageError } from "../../scripts/_cli.ts";
 import { fetchWith, startMtlsServer } from "../_helpers/pki.ts";
 import { runDeno } from "../_helpers/server.ts";
 

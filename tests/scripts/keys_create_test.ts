@@ -5,7 +5,8 @@ import { loadConfig } from "../../src/config/load.ts";
 import { CONFIG_ENV_KEYS } from "../../src/config/schema.ts";
 import { openDb } from "../../src/db/open.ts";
 import { createLogger } from "../../src/obs/logger.ts";
-import { parseKeysCreateArgs, UsageError } from "../../scripts/keys_create.ts";
+import { parseKeysCreateArgs } from "../../scripts/keys_create.ts";
+import { UsageError } from "../../scripts/_cli.ts";
 
 const ROOT = new URL("../../", import.meta.url).pathname;
 // Spawning needs --allow-run for the deno binary (by path, or as "deno" on PATH);

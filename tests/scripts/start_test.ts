@@ -7,8 +7,8 @@ import {
   type LaunchArgs,
   parseLaunchArgs,
   shellJoin,
-  UsageError,
 } from "../../scripts/start.ts";
+import { UsageError } from "../../scripts/_cli.ts";
 
 const ROOT = new URL("../../", import.meta.url).pathname;
 const LAUNCHER = ["run", "--frozen", "--allow-env", "--allow-run=deno", "scripts/start.ts"];
