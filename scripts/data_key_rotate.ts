@@ -34,6 +34,7 @@ import { migrate } from "../src/db/migrate.ts";
 import { MIGRATIONS } from "../src/db/migrations/mod.ts";
 import { openDb } from "../src/db/open.ts";
 import { parseOptions, UsageError } from "./_cli.ts";
+import { writeLineSync as writeLine } from "./_io.ts";
 
 const USAGE =
   `Usage: deno task data-key:rotate [--new-key] [--key-only] [--batch-size <n>] [--max-rows <n>]
@@ -87,15 +88,6 @@ export function parseDataKeyRotateArgs(args: readonly string[]): DataKeyRotateAr
     batchSize: count("batch-size", values["batch-size"], 1, 10_000),
     maxRows: count("max-rows", values["max-rows"], 0, 999_999_999),
   };
-}
-
-const encoder = new TextEncoder();
-
-/** Synchronous, so progress lines never interleave. */
-function writeLine(stream: { writeSync(p: Uint8Array): number }, line: string): void {
-  const bytes = encoder.encode(`${line}\n`);
-  let written = 0;
-  while (written < bytes.length) written += stream.writeSync(bytes.subarray(written));
 }
 
 /**

@@ -24,6 +24,7 @@ import { migrate } from "../src/db/migrate.ts";
 import { MIGRATIONS } from "../src/db/migrations/mod.ts";
 import { openDb } from "../src/db/open.ts";
 import { parseOptions, UsageError } from "./_cli.ts";
+import { writeLine } from "./_io.ts";
 
 const USAGE = `Usage: deno task keys:create --tenant <tenant> --scopes <scope>[,<scope>...] \\
          [--name <name>] [--expires-in-days <days>]
@@ -82,14 +83,6 @@ export function parseKeysCreateArgs(args: readonly string[]): KeysCreateArgs | "
     name: values.name,
     expiresInDays,
   };
-}
-
-const encoder = new TextEncoder();
-
-async function writeLine(stream: { write(p: Uint8Array): Promise<number> }, line: string) {
-  const bytes = encoder.encode(`${line}\n`);
-  let written = 0;
-  while (written < bytes.length) written += await stream.write(bytes.subarray(written));
 }
 
 /**
