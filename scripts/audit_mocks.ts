@@ -6,6 +6,7 @@
  *
  * @module
  */
+import { listFiles } from "./_files.ts";
 import { writeLine } from "./_io.ts";
 
 /** The marker words, case-insensitive, on word boundaries. */
@@ -46,24 +47,7 @@ export function findMarkers(path: string, source: string): AuditHit[] {
  * @returns every hit, ordered by path and line
  */
 export async function auditMocks(root: string): Promise<AuditHit[]> {
-  const files: string[] = [];
-  const walk = async (rel: string): Promise<void> => {
-    let info: Deno.FileInfo;
-    try {
-      info = await Deno.stat(`${root}/${rel}`);
-    } catch (err) {
-      if (err instanceof Deno.errors.NotFound) return;
-      throw err;
-    }
-    if (info.isFile) {
-      if (AUDITED_EXT.test(rel)) files.push(rel);
-      return;
-    }
-    if (!info.isDirectory) return;
-    for await (const entry of Deno.readDir(`${root}/${rel}`)) await walk(`${rel}/${entry.name}`);
-  };
-  for (const r of ROOTS) await walk(r);
-  files.sort();
+  const files = await listFiles(root, ROOTS, AUDITED_EXT);
   const hits: AuditHit[] = [];
   for (const file of files) {
     hits.push(...findMarkers(file, await Deno.readTextFile(`${root}/${file}`)));

@@ -13,6 +13,7 @@
  *
  * @module
  */
+import { listFiles } from "./_files.ts";
 import { writeLine } from "./_io.ts";
 
 /** One import found in a source file. */
@@ -420,30 +421,6 @@ function shortestCycle(
   return [start, start];
 }
 
-async function listSources(root: string): Promise<string[]> {
-  const files: string[] = [];
-  const walk = async (rel: string): Promise<void> => {
-    let info: Deno.FileInfo;
-    try {
-      info = await Deno.stat(`${root}/${rel}`);
-    } catch (err) {
-      if (err instanceof Deno.errors.NotFound) return;
-      throw err;
-    }
-    if (info.isFile) {
-      if (SOURCE_EXT.test(rel)) files.push(rel);
-      return;
-    }
-    if (!info.isDirectory) return;
-    for await (const entry of Deno.readDir(`${root}/${rel}`)) {
-      if (entry.name === "node_modules" || entry.name.startsWith(".")) continue;
-      await walk(`${rel}/${entry.name}`);
-    }
-  };
-  for (const r of ROOTS) await walk(r);
-  return files.sort();
-}
-
 /**
  * Check the dependency rules on the tree under `root`.
  *
@@ -452,7 +429,7 @@ async function listSources(root: string): Promise<string[]> {
  */
 export async function lintDeps(root: string): Promise<LintDepsResult> {
   const absRoot = root.startsWith("/") ? root : `${Deno.cwd()}/${root}`;
-  const files = await listSources(root);
+  const files = await listFiles(root, ROOTS, SOURCE_EXT);
   const edges: ImportEdge[] = [];
   for (const file of files) {
     const source = await Deno.readTextFile(`${root}/${file}`);
