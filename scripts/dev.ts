@@ -12,7 +12,7 @@
  * @module
  */
 import { join } from "node:path";
-import { DENO } from "./start.ts";
+import { DENO, runConfined } from "./start.ts";
 import { pkiDevEnv, pkiDir } from "./pki_dev.ts";
 import { writeLine } from "./_io.ts";
 
@@ -44,21 +44,10 @@ async function ensureKek(file: string): Promise<void> {
     JSON.stringify(file)
   }, hex + "\\n", { mode: 0o600, createNew: true });
     }`;
-  const out = await new Deno.Command(DENO, {
-    args: [
-      "run",
-      "--no-config",
-      "--no-prompt",
-      `--allow-read=${file}`,
-      `--allow-write=${file}`,
-      `data:application/typescript,${encodeURIComponent(code)}`,
-    ],
-    stdin: "null",
-    stdout: "null",
-    stderr: "piped",
-  }).output();
-  if (!out.success) {
-    throw new Error(`Cannot create ${file}: ${new TextDecoder().decode(out.stderr).trim()}`);
+  try {
+    await runConfined(code, { read: file, write: file });
+  } catch (err) {
+    throw new Error(`Cannot create ${file}: ${(err as Error).message}`);
   }
 }
 

@@ -192,24 +192,46 @@ export function shellJoin(args: readonly string[]): string {
     .join(" ");
 }
 
-/** Create `dir` (mode 0700) in a child that may write there and nowhere else. */
-async function ensureDir(dir: string): Promise<void> {
-  const code = `await Deno.mkdir(${JSON.stringify(dir)}, { recursive: true, mode: 0o700 });`;
+/**
+ * Run `code` in a child Deno that may read and write only the paths given:
+ * the launcher itself holds no file permissions, so file work it needs before
+ * the real child starts is confined like this.
+ *
+ * @param code TypeScript to run
+ * @param access the paths the child may read and write
+ * @returns resolves when the child succeeded
+ * @throws Error with the first line of the child's error output
+ */
+export async function runConfined(
+  code: string,
+  access: { read?: string; write?: string },
+): Promise<void> {
   const out = await new Deno.Command(DENO, {
     args: [
       "run",
       "--no-config",
       "--no-prompt",
-      `--allow-write=${dir}`,
+      ...(access.read === undefined ? [] : [`--allow-read=${access.read}`]),
+      ...(access.write === undefined ? [] : [`--allow-write=${access.write}`]),
       `data:application/typescript,${encodeURIComponent(code)}`,
     ],
+    env: { NO_COLOR: "1" },
     stdin: "null",
     stdout: "null",
     stderr: "piped",
   }).output();
   if (!out.success) {
-    const detail = new TextDecoder().decode(out.stderr).trim().split("\n")[0] ?? "";
-    throw new Error(`Cannot create the data dir "${dir}": ${detail}`);
+    throw new Error(new TextDecoder().decode(out.stderr).trim().split("\n")[0] ?? "");
+  }
+}
+
+/** Create `dir` (mode 0700) in a child that may write there and nowhere else. */
+async function ensureDir(dir: string): Promise<void> {
+  const code = `await Deno.mkdir(${JSON.stringify(dir)}, { recursive: true, mode: 0o700 });`;
+  try {
+    await runConfined(code, { write: dir });
+  } catch (err) {
+    throw new Error(`Cannot create the data dir "${dir}": ${(err as Error).message}`);
   }
 }
 
