@@ -10,6 +10,7 @@ import type { BitcoinNetwork } from "../bitcoin/network.ts";
 import { UnavailableError, UpstreamError } from "../errors/app_error.ts";
 import type { HttpClient } from "../net/http_client.ts";
 import type { UpstreamResponse } from "../net/types.ts";
+import { parseReply, unexpectedReply } from "../net/upstream_reply.ts";
 import type {
   BroadcastResult,
   ChainBackend,
@@ -519,13 +520,11 @@ export class BitcoindBackend implements ChainBackend {
   }
 
   #parse<S extends z.ZodType>(schema: S, value: unknown, method: string): z.infer<S> {
-    const parsed = schema.safeParse(value);
-    if (!parsed.success) throw this.#unexpected(method, parsed.error);
-    return parsed.data;
+    return parseReply(schema, value, "bitcoind", method);
   }
 
   #unexpected(method: string, cause?: unknown): UpstreamError {
-    return new UpstreamError(`bitcoind sent an unexpected reply for ${method}`, { cause });
+    return unexpectedReply("bitcoind", method, cause);
   }
 }
 

@@ -9,6 +9,7 @@ import type { BitcoinNetwork } from "../bitcoin/network.ts";
 import { UnavailableError, UpstreamError } from "../errors/app_error.ts";
 import type { HttpClient } from "../net/http_client.ts";
 import type { RequestOptions, UpstreamResponse } from "../net/types.ts";
+import { parseReply, unexpectedReply } from "../net/upstream_reply.ts";
 import type {
   BroadcastResult,
   ChainBackend,
@@ -360,13 +361,11 @@ export class EsploraBackend implements ChainBackend {
   }
 
   #parse<S extends z.ZodType>(schema: S, value: unknown, route: string): z.infer<S> {
-    const parsed = schema.safeParse(value);
-    if (!parsed.success) throw this.#unexpected(route, parsed.error);
-    return parsed.data;
+    return parseReply(schema, value, "Esplora", route);
   }
 
   #unexpected(route: string, cause?: unknown): UpstreamError {
-    return new UpstreamError(`Esplora sent an unexpected reply for ${route}`, { cause });
+    return unexpectedReply("Esplora", route, cause);
   }
 }
 

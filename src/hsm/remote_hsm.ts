@@ -9,6 +9,7 @@
 import { z } from "zod";
 import type { HttpClient } from "../net/http_client.ts";
 import type { UpstreamResponse } from "../net/types.ts";
+import { parseReply } from "../net/upstream_reply.ts";
 import {
   type AppError,
   ConflictError,
@@ -80,77 +81,70 @@ export class RemoteHsmSigner implements HsmSigner {
 
   /** The owner's keys. */
   async listKeys(owner: string): Promise<HsmKey[]> {
-    const res = await this.#call(owner, "GET", "/v1/keys", "/v1/keys");
-    return this.#parse(z.object({ keys: z.array(KeySchema) }), res).keys;
+    const list = z.object({ keys: z.array(KeySchema) });
+    return (await this.#call(list, owner, "GET", "/v1/keys", "/v1/keys")).keys;
   }
   /** One key. */
-  async getKey(owner: string, keyId: string): Promise<HsmKey> {
-    return this.#parse(
-      KeySchema,
-      await this.#call(owner, "GET", `/v1/keys/${enc(keyId)}`, "/v1/keys/:id"),
-    );
+  getKey(owner: string, keyId: string): Promise<HsmKey> {
+    return this.#call(KeySchema, owner, "GET", `/v1/keys/${enc(keyId)}`, "/v1/keys/:id");
   }
   /** Generate a key in the HSM. Not retried: a retry could create two keys. */
-  async createKey(owner: string, spec: Parameters<HsmSigner["createKey"]>[1]): Promise<HsmKey> {
-    return this.#parse(KeySchema, await this.#call(owner, "POST", "/v1/keys", "/v1/keys", spec));
+  createKey(owner: string, spec: Parameters<HsmSigner["createKey"]>[1]): Promise<HsmKey> {
+    return this.#call(KeySchema, owner, "POST", "/v1/keys", "/v1/keys", spec);
   }
   /** Add a version. */
-  async rotateKey(owner: string, keyId: string): Promise<HsmKey> {
+  rotateKey(owner: string, keyId: string): Promise<HsmKey> {
     const path = `/v1/keys/${enc(keyId)}/rotate`;
-    return this.#parse(KeySchema, await this.#call(owner, "POST", path, "/v1/keys/:id/rotate"));
+    return this.#call(KeySchema, owner, "POST", path, "/v1/keys/:id/rotate");
   }
   /** Replace the policy (a PUT: safe to repeat). */
-  async setPolicy(owner: string, keyId: string, policy: unknown): Promise<HsmKey> {
+  setPolicy(owner: string, keyId: string, policy: unknown): Promise<HsmKey> {
     const path = `/v1/keys/${enc(keyId)}/policy`;
-    const res = await this.#call(owner, "PUT", path, "/v1/keys/:id/policy", { policy }, true);
-    return this.#parse(KeySchema, res);
+    return this.#call(KeySchema, owner, "PUT", path, "/v1/keys/:id/policy", { policy }, true);
   }
   /** Change a status (setting the same status twice is harmless). */
-  async setKeyStatus(
+  setKeyStatus(
     owner: string,
     keyId: string,
     change: Parameters<HsmSigner["setKeyStatus"]>[2],
   ): Promise<HsmKey> {
     const path = `/v1/keys/${enc(keyId)}/status`;
-    const res = await this.#call(owner, "POST", path, "/v1/keys/:id/status", change, true);
-    return this.#parse(KeySchema, res);
+    return this.#call(KeySchema, owner, "POST", path, "/v1/keys/:id/status", change, true);
   }
   /** Sign a PSBT; retried safely, the HSM answers a repeated idempotency key from its record. */
-  async signPsbt(owner: string, req: Parameters<HsmSigner["signPsbt"]>[1]): Promise<HsmSignedPsbt> {
-    const res = await this.#call(owner, "POST", "/v1/sign/psbt", "/v1/sign/psbt", req, true);
-    return this.#parse(SignedSchema, res);
+  signPsbt(owner: string, req: Parameters<HsmSigner["signPsbt"]>[1]): Promise<HsmSignedPsbt> {
+    return this.#call(SignedSchema, owner, "POST", "/v1/sign/psbt", "/v1/sign/psbt", req, true);
   }
   /** Sign a message. */
-  async signMessage(
+  signMessage(
     owner: string,
     req: Parameters<HsmSigner["signMessage"]>[1],
   ): Promise<{ signature: string; address: string }> {
-    const res = await this.#call(owner, "POST", "/v1/sign/message", "/v1/sign/message", req, true);
-    return this.#parse(z.object({ signature: z.string(), address: z.string() }), res);
+    const signed = z.object({ signature: z.string(), address: z.string() });
+    return this.#call(signed, owner, "POST", "/v1/sign/message", "/v1/sign/message", req, true);
   }
   /** Sign an oracle digest. */
-  async signDigest(
+  signDigest(
     owner: string,
     req: Parameters<HsmSigner["signDigest"]>[1],
   ): Promise<{ signatureHex: string; publicKeyHex: string }> {
-    const res = await this.#call(owner, "POST", "/v1/sign/digest", "/v1/sign/digest", req, true);
-    return this.#parse(
-      z.object({
-        signatureHex: z.string().regex(/^[0-9a-f]{128}$/),
-        publicKeyHex: z.string().regex(/^[0-9a-f]{64}$/),
-      }),
-      res,
-    );
+    const signed = z.object({
+      signatureHex: z.string().regex(/^[0-9a-f]{128}$/),
+      publicKeyHex: z.string().regex(/^[0-9a-f]{64}$/),
+    });
+    return this.#call(signed, owner, "POST", "/v1/sign/digest", "/v1/sign/digest", req, true);
   }
 
-  async #call(
+  /** One request; a 2xx answer is checked against `schema`, anything else mapped by #problem. */
+  async #call<S extends z.ZodType>(
+    schema: S,
     owner: string,
     method: "GET" | "POST" | "PUT",
     path: string,
     route: string,
     json?: unknown,
     idempotent?: boolean,
-  ): Promise<UpstreamResponse> {
+  ): Promise<z.infer<S>> {
     const res = await this.#client.request({
       method,
       path,
@@ -159,8 +153,8 @@ export class RemoteHsmSigner implements HsmSigner {
       ...(json === undefined ? {} : { json }),
       ...(idempotent === undefined ? {} : { idempotent }),
     });
-    if (res.status >= 200 && res.status < 300) return res;
-    throw this.#problem(res);
+    if (res.status < 200 || res.status >= 300) throw this.#problem(res);
+    return parseReply(schema, res.json(), "The HSM", `${method} ${route}`);
   }
 
   /** Map the HSM's problem to the edge's error: its refusals are the caller's business. */
@@ -190,12 +184,6 @@ export class RemoteHsmSigner implements HsmSigner {
       default:
         return new UpstreamError(`HSM answered ${res.status}`);
     }
-  }
-
-  #parse<T extends z.ZodType>(schema: T, res: UpstreamResponse): z.infer<T> {
-    const parsed = schema.safeParse(res.json());
-    if (!parsed.success) throw new UpstreamError("HSM answered in an unexpected format");
-    return parsed.data;
   }
 }
 

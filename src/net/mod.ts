@@ -12,3 +12,4 @@ export * from "./retry.ts";
 export * from "./readiness.ts";
 export * from "./ws_client.ts";
 export * from "./pinned_tls_transport.ts";
+export * from "./upstream_reply.ts";

@@ -23,6 +23,7 @@ import {
   UpstreamTimeoutError,
   ValidationError,
 } from "../../errors/app_error.ts";
+import { parseReply, unexpectedReply } from "../../net/upstream_reply.ts";
 import type {
   Channel,
   ChannelState,
@@ -202,10 +203,8 @@ export function parseStreamRecord<T>(
  * @param label `<what>` for the error
  * @throws {UpstreamError} the body does not match
  */
-export function parseReply<T>(schema: z.ZodType<T>, json: unknown, label: string): T {
-  const parsed = schema.safeParse(json);
-  if (!parsed.success) throw unexpected(label);
-  return parsed.data;
+export function parseLndReply<T>(schema: z.ZodType<T>, json: unknown, label: string): T {
+  return parseReply(schema, json, "LND", label);
 }
 
 /**
@@ -229,7 +228,7 @@ export function parseJson(text: string, label: string): unknown {
  * @param label `<what>` for the message
  */
 export function unexpected(label: string): UpstreamError {
-  return new UpstreamError(`LND ${label}: unexpected reply`);
+  return unexpectedReply("LND", label);
 }
 
 /** Error body of an answer that is not 200: `rpcStatus`, or `{"error": rpcStatus}` from a stream. */

@@ -33,6 +33,7 @@ import {
 import type { HttpClient } from "../../net/http_client.ts";
 import { backoffDelay, sleep } from "../../net/retry.ts";
 import type { RequestOptions } from "../../net/types.ts";
+import { parseReply, unexpectedReply } from "../../net/upstream_reply.ts";
 import type { Logger } from "../../obs/logger.ts";
 import type {
   Balances,
@@ -1022,13 +1023,11 @@ function parseJson(text: string, command: string): unknown {
 }
 
 function parse<S extends z.ZodType>(schema: S, value: unknown, command: string): z.infer<S> {
-  const parsed = schema.safeParse(value);
-  if (!parsed.success) throw unexpected(command, parsed.error);
-  return parsed.data;
+  return parseReply(schema, value, "Core Lightning", `"${command}"`);
 }
 
 function unexpected(command: string, cause?: unknown): UpstreamError {
-  return new UpstreamError(`Core Lightning sent an unexpected reply to "${command}"`, { cause });
+  return unexpectedReply("Core Lightning", `"${command}"`, cause);
 }
 
 /** Node text made safe for a problem detail: no control characters, at most 200 characters. */

@@ -53,7 +53,7 @@ import {
   ListInvoiceResponse,
   LnrpcInvoice,
   LnrpcPayment,
-  parseReply,
+  parseLndReply,
   parseStreamRecord,
   PendingChannelsResponse,
   PUBKEY_HEX,
@@ -136,7 +136,7 @@ export class LndRestBackend implements LightningBackend {
   /** `GET /v1/getinfo`. */
   async getInfo(): Promise<NodeInfo> {
     const res = await this.#call({ method: "GET", path: "/v1/getinfo", route: "/v1/getinfo" });
-    return toNodeInfo(parseReply(GetInfoResponse, res.json(), "GET /v1/getinfo"));
+    return toNodeInfo(parseLndReply(GetInfoResponse, res.json(), "GET /v1/getinfo"));
   }
 
   /** `GET /v1/balance/blockchain` and `GET /v1/balance/channels`. */
@@ -149,8 +149,8 @@ export class LndRestBackend implements LightningBackend {
       }),
       this.#call({ method: "GET", path: "/v1/balance/channels", route: "/v1/balance/channels" }),
     ]);
-    const w = parseReply(WalletBalanceResponse, wallet.json(), "GET /v1/balance/blockchain");
-    const c = parseReply(ChannelBalanceResponse, channels.json(), "GET /v1/balance/channels");
+    const w = parseLndReply(WalletBalanceResponse, wallet.json(), "GET /v1/balance/blockchain");
+    const c = parseLndReply(ChannelBalanceResponse, channels.json(), "GET /v1/balance/channels");
     return {
       onchain: { confirmedSat: w.confirmed_balance, unconfirmedSat: w.unconfirmed_balance },
       channels: {
@@ -168,8 +168,8 @@ export class LndRestBackend implements LightningBackend {
       this.#call({ method: "GET", path: "/v1/channels/pending", route: "/v1/channels/pending" }),
     ]);
     return toChannels(
-      parseReply(ListChannelsResponse, open.json(), "GET /v1/channels"),
-      parseReply(PendingChannelsResponse, pending.json(), "GET /v1/channels/pending"),
+      parseLndReply(ListChannelsResponse, open.json(), "GET /v1/channels"),
+      parseLndReply(PendingChannelsResponse, pending.json(), "GET /v1/channels/pending"),
     );
   }
 
@@ -211,7 +211,7 @@ export class LndRestBackend implements LightningBackend {
       json: body,
       idempotent: false,
     });
-    const point = parseReply(ChannelPointResponse, res.json(), what);
+    const point = parseLndReply(ChannelPointResponse, res.json(), what);
     let fundingTxid: string;
     if (point.funding_txid_str !== undefined && HASH_HEX.test(point.funding_txid_str)) {
       fundingTxid = point.funding_txid_str;
@@ -301,7 +301,7 @@ export class LndRestBackend implements LightningBackend {
       json: body,
       idempotent: false,
     });
-    const added = parseReply(AddInvoiceResponse, res.json(), what);
+    const added = parseLndReply(AddInvoiceResponse, res.json(), what);
     if (added.r_hash.byteLength !== 32) throw unexpected(what);
     const invoice = await this.getInvoice(hex.encode(added.r_hash));
     if (invoice === null) throw unexpected(what);
@@ -321,7 +321,7 @@ export class LndRestBackend implements LightningBackend {
       { notFound: true },
     );
     if (res === null) return null;
-    const invoice = toInvoice(parseReply(LnrpcInvoice, res.json(), what), this.#now());
+    const invoice = toInvoice(parseLndReply(LnrpcInvoice, res.json(), what), this.#now());
     if (invoice.paymentHash !== paymentHash) throw unexpected(what);
     return invoice;
   }
@@ -342,7 +342,7 @@ export class LndRestBackend implements LightningBackend {
       path: `/v1/invoices?${query}`,
       route: "/v1/invoices",
     });
-    const list = parseReply(ListInvoiceResponse, res.json(), "GET /v1/invoices");
+    const list = parseLndReply(ListInvoiceResponse, res.json(), "GET /v1/invoices");
     const now = this.#now();
     return list.invoices
       .toSorted((a, b) => (a.add_index < b.add_index ? 1 : a.add_index > b.add_index ? -1 : 0))
