@@ -12,4 +12,3 @@ export * from "./retry.ts";
 export * from "./readiness.ts";
 export * from "./ws_client.ts";
 export * from "./pinned_tls_transport.ts";
-export * from "./upstream_reply.ts";
