@@ -32,6 +32,11 @@ export interface BatcherOptions {
   maxBatch: number;
   /** How long an idle batcher waits for more requests, in microseconds. */
   maxWaitMicros: number;
+  /**
+   * Checks one caller's outputs; an error returned rejects that caller alone,
+   * so rows one caller sent cannot fail the others who shared its run.
+   */
+  checkOutputs?: (outputs: Float32Array) => Error | undefined;
 }
 
 interface Pending {
@@ -176,11 +181,15 @@ export class MicroBatcher<R> {
           this.#finished();
           return;
         }
+        const check = this.#opts.checkOutputs;
         let at = 0;
         for (const p of batch) {
           // Views, not copies: the run's output buffer belongs to this batch alone.
-          p.resolve(out.subarray(at, at + p.count * outWidth));
+          const mine = out.subarray(at, at + p.count * outWidth);
           at += p.count * outWidth;
+          const refused = check?.(mine);
+          if (refused === undefined) p.resolve(mine);
+          else p.reject(refused);
         }
         this.#finished();
       },

@@ -194,12 +194,6 @@ function batcherFor(
       if (!(data instanceof Float32Array)) {
         throw new Error(`Model ${card.name}-${card.version} returned no float32 ${output.name}`);
       }
-      // Once per batch, not per caller: a non-finite output fails everyone who shared the run.
-      for (let i = 0; i < data.length; i++) {
-        if (!Number.isFinite(data[i]!)) {
-          throw new Error(`Model ${card.name}-${card.version} produced a non-finite output`);
-        }
-      }
       return data;
     },
     {
@@ -207,6 +201,20 @@ function batcherFor(
       outWidth: output.shape[1],
       maxBatch: options.maxBatch,
       maxWaitMicros: options.maxWaitMicros,
+      // Finite inputs can still overflow a model (an exp, a scale); that is the input's fault.
+      checkOutputs: (outputs) => {
+        for (let i = 0; i < outputs.length; i++) {
+          if (!Number.isFinite(outputs[i]!)) {
+            return new ValidationError(
+              `Invalid input: row ${
+                Math.floor(i / output.shape[1])
+              } is outside what model ${card.name}-${card.version} can answer (its output is not finite)`,
+              { status: 422 },
+            );
+          }
+        }
+        return undefined;
+      },
     },
   );
 }

@@ -122,3 +122,21 @@ Deno.test("MicroBatcher fails every caller of a batch whose outputs cannot be re
   assert.deepEqual(results.map((r) => r.status), ["rejected", "rejected"]);
   assert.deepEqual([...await b.submit(Float32Array.of(3), 1)], [3]);
 });
+
+Deno.test("MicroBatcher: checkOutputs refuses one caller's outputs without touching the others'", async () => {
+  const b = new MicroBatcher((rows: Float32Array) => Promise.resolve(rows), (out) => out, {
+    inWidth: 1,
+    outWidth: 1,
+    maxBatch: 8,
+    maxWaitMicros: 0,
+    checkOutputs: (o) => (o.some((v) => v < 0) ? new RangeError("negative") : undefined),
+  });
+  const results = await Promise.allSettled([
+    b.submit(Float32Array.of(1), 1),
+    b.submit(Float32Array.of(-1), 1),
+    b.submit(Float32Array.of(2, 3), 2),
+  ]);
+  assert.deepEqual(results.map((r) => r.status), ["fulfilled", "rejected", "fulfilled"]);
+  assert.deepEqual([...(results[2] as PromiseFulfilledResult<Float32Array>).value], [2, 3]);
+  assert.deepEqual(b.stats, { runs: 1, rows: 4 });
+});

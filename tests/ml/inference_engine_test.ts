@@ -5,7 +5,11 @@
  * one run in flight per session), each caller its own row, and coalescing.
  */
 import assert from "node:assert/strict";
+import { sha256 } from "@noble/hashes/sha2.js";
+import { hex } from "@scure/base";
 import { toyModel } from "../_helpers/ml_models.ts";
+import { ValidationError } from "../../src/errors/mod.ts";
+import { treeEnsembleToOnnx } from "../../src/ml/train/tree_ensemble.ts";
 import { OrtRuntime } from "../../src/ml/ort_runtime.ts";
 import { InferenceEngine } from "../../src/ml/inference_engine.ts";
 
@@ -49,6 +53,43 @@ Deno.test("InferenceEngine: a request larger than maxBatch is split and answered
     const want = Array.from({ length: 10 }, (_, r) => [rows[2 * r]! <= 0.5 ? 1 : 2, 20]).flat();
     assert.deepEqual([...outputs], want);
     assert.deepEqual(engine.batchStats("toy", "1.0.0"), { runs: 3, rows: 10 });
+  } finally {
+    await engine.close();
+  }
+});
+
+Deno.test("InferenceEngine: a row whose output overflows is a 422 for its caller alone, not for those who shared the run", async () => {
+  // exp(1) * x1: finite for ordinary x1, Infinity for x1 near float32's maximum.
+  const { card } = toyModel("scaled", "1.0.0", 0);
+  const bytes = treeEnsembleToOnnx({
+    nFeatures: 2,
+    nTargets: 2,
+    base: [1, 0],
+    trees: [0, 1].map((target) => ({ target, nodes: [{ kind: "leaf" as const, value: 0 }] })),
+    post: "exp",
+    scaleBy: { feature: 1, min: 1 },
+  }, { inputName: "x", outputName: "y" });
+  const engine = await InferenceEngine.create(
+    runtime,
+    [{ card: { ...card, sha256: hex.encode(sha256(bytes)) }, bytes }],
+    { maxBatch: 64, maxWaitMicros: 0 },
+  );
+  try {
+    const [before, bad, after] = await Promise.allSettled([
+      engine.predict("scaled", "1.0.0", Float32Array.of(0, 2)),
+      engine.predict("scaled", "1.0.0", Float32Array.of(0, 3e38)),
+      engine.predict("scaled", "1.0.0", Float32Array.of(0, 3)),
+    ]);
+    assert.deepEqual(engine.batchStats("scaled", "1.0.0"), { runs: 1, rows: 3 });
+    assert.equal(before.status, "fulfilled");
+    assert.ok(
+      Math.abs((before as PromiseFulfilledResult<Float32Array>).value[0]! - 2 * Math.E) < 1e-5,
+    );
+    assert.equal(after.status, "fulfilled");
+    assert.equal(bad.status, "rejected");
+    const err = (bad as PromiseRejectedResult).reason;
+    assert.ok(err instanceof ValidationError && err.status === 422, String(err));
+    assert.match(err.message, /row 0 is outside what model scaled-1\.0\.0 can answer/);
   } finally {
     await engine.close();
   }
