@@ -15,36 +15,27 @@
 import { dirModelFiles, loadRegistry, type RegisteredModel } from "../src/ml/registry.ts";
 import { float32Tensor, OrtRuntime } from "../src/ml/ort_runtime.ts";
 import { InferenceEngine } from "../src/ml/inference_engine.ts";
-import { type Tree, type TreeEnsemble, treeEnsembleToOnnx } from "../src/ml/train/tree_ensemble.ts";
+import { type TreeEnsemble, treeEnsembleToOnnx } from "../src/ml/train/tree_ensemble.ts";
+import { mulberry32 } from "../src/ml/train/prng.ts";
+import { randomTree } from "../tests/_helpers/ml_models.ts";
 import type { ModelCard } from "../src/ml/model_card.ts";
 
 const runtime = OrtRuntime.create({ numThreads: 1 });
 
 function tinyModel(): RegisteredModel {
-  let seed = 7;
-  const rand = () => ((seed = (seed * 1103515245 + 12345) >>> 0) / 2 ** 32);
-  const tree = (target: number): Tree => {
-    const nodes: Tree["nodes"] = [];
-    const grow = (d: number): number => {
-      const at = nodes.length;
-      nodes.push({ kind: "leaf", value: rand() - 0.5 });
-      if (d < 2) {
-        const feature = Math.floor(rand() * 20);
-        const threshold = Math.fround(rand());
-        const yes = grow(d + 1);
-        const no = grow(d + 1);
-        nodes[at] = { kind: "split", feature, threshold, yes, no };
-      }
-      return at;
-    };
-    grow(0);
-    return { target, nodes };
-  };
+  const rand = mulberry32(7);
   const e: TreeEnsemble = {
     nFeatures: 20,
     nTargets: 4,
     base: [0, 0, 0, 0],
-    trees: Array.from({ length: 8 }, (_, i) => tree(i % 4)),
+    trees: Array.from({ length: 8 }, (_, i) =>
+      randomTree(rand, {
+        target: i % 4,
+        nFeatures: 20,
+        depth: 2,
+        threshold: () => Math.fround(rand()),
+        leaf: () => rand() - 0.5,
+      })),
     post: "exp",
   };
   const bytes = treeEnsembleToOnnx(e, { inputName: "features", outputName: "y" });

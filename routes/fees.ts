@@ -3,7 +3,7 @@ import { createRoute, z } from "@hono/zod-openapi";
 import { AUTH_PROBLEMS, BEARER, createRouter, jsonResponse, problem } from "./_openapi.ts";
 import { requireScope } from "./_middleware/auth.ts";
 import type { FeeService } from "../src/ml/fee/fee_service.ts";
-import { UnavailableError } from "../src/errors/mod.ts";
+import { optionalDep } from "./_deps.ts";
 
 const Query = z.object({
   target: z.coerce.number().int().min(1).max(1008).default(6).openapi({
@@ -32,6 +32,7 @@ export interface FeeRouteDeps {
 
 /** `GET /v1/fees/estimate`. */
 export function feeRoutes(deps: FeeRouteDeps) {
+  const fees = optionalDep(deps.fees, "Fee estimation is not enabled on this edge");
   return createRouter().openapi(
     createRoute({
       method: "get",
@@ -53,11 +54,8 @@ export function feeRoutes(deps: FeeRouteDeps) {
       },
     }),
     async (c) => {
-      if (deps.fees === null) {
-        throw new UnavailableError("Fee estimation is not enabled on this edge");
-      }
       const { tenant, keyId } = c.get("principal");
-      return c.json(await deps.fees.estimate({ tenant, keyId }, c.req.valid("query").target), 200);
+      return c.json(await fees().estimate({ tenant, keyId }, c.req.valid("query").target), 200);
     },
   );
 }

@@ -15,8 +15,8 @@ import {
 import { requireScope } from "./_middleware/auth.ts";
 import { BITCOIN_NETWORKS, type BitcoinNetwork } from "../src/bitcoin/network.ts";
 import type { HsmSigner } from "../src/hsm/signer.ts";
-import { UnavailableError } from "../src/errors/mod.ts";
 import type { AuditLog } from "../src/audit/audit_log.ts";
+import { NO_HSM, optionalDep } from "./_deps.ts";
 
 const STATUS = z.enum(["active", "signing-disabled", "destroyed"]);
 
@@ -88,10 +88,7 @@ export interface KeyRouteDeps {
 
 /** `/v1/keys` routes. */
 export function keyRoutes(deps: KeyRouteDeps) {
-  const signer = (): HsmSigner => {
-    if (deps.signer === null) throw new UnavailableError("No HSM is configured (HSM_URL)");
-    return deps.signer;
-  };
+  const signer = optionalDep(deps.signer, NO_HSM);
   return createRouter()
     .openapi(
       createRoute({

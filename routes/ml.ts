@@ -10,7 +10,7 @@ import {
 } from "./_openapi.ts";
 import { requireScope } from "./_middleware/auth.ts";
 import type { MlService } from "../src/ml/ml_service.ts";
-import { UnavailableError } from "../src/errors/mod.ts";
+import { optionalDep } from "./_deps.ts";
 
 const NameParam = z.object({
   name: z.string().regex(/^[a-z][a-z0-9-]{0,62}[a-z0-9]$/, "a model name"),
@@ -64,10 +64,7 @@ export interface MlRouteDeps {
 
 /** Every `/v1/ml` route. */
 export function mlRoutes(deps: MlRouteDeps) {
-  const need = (): MlService => {
-    if (deps.ml === null) throw new UnavailableError("The ML engine is not enabled on this edge");
-    return deps.ml;
-  };
+  const need = optionalDep(deps.ml, "The ML engine is not enabled on this edge");
   const use = requireScope("ml");
   const admin = requireScope("admin");
   return createRouter()

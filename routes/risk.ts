@@ -10,7 +10,7 @@ import {
 } from "./_openapi.ts";
 import { requireScope } from "./_middleware/auth.ts";
 import type { RiskService } from "../src/ml/risk/risk_service.ts";
-import { UnavailableError } from "../src/errors/mod.ts";
+import { optionalDep } from "./_deps.ts";
 
 const RiskPolicySchema = z.object({
   refuseDenyListed: z.boolean().openapi({
@@ -30,10 +30,7 @@ export interface RiskRouteDeps {
 
 /** `GET/PUT /v1/risk/policy`: the caller's tenant's rules; the HSM's policy still applies. */
 export function riskRoutes(deps: RiskRouteDeps) {
-  const need = (): RiskService => {
-    if (deps.risk === null) throw new UnavailableError("Risk scoring is not enabled on this edge");
-    return deps.risk;
-  };
+  const need = optionalDep(deps.risk, "Risk scoring is not enabled on this edge");
   return createRouter()
     .openapi(
       createRoute({

@@ -17,10 +17,10 @@ import { idempotency, type IdempotencyDeps } from "./_middleware/idempotency.ts"
 import { IDEMPOTENCY_KEY_HEADER } from "../src/idempotency/mod.ts";
 import type { EdgeSignService } from "../src/hsm/sign_service.ts";
 import type { HsmSigner } from "../src/hsm/signer.ts";
-import { UnavailableError } from "../src/errors/mod.ts";
 import type { BitcoinNetwork } from "../src/bitcoin/network.ts";
 import { verifyMessage } from "../src/bitcoin/message.ts";
 import { parseDerivationPath } from "../src/bitcoin/derivation_path.ts";
+import { NO_HSM, optionalDep } from "./_deps.ts";
 
 const KeyId = z.string().regex(/^hk_[0-9a-f]{24}$/, "not a key id");
 
@@ -87,10 +87,8 @@ export interface SigningRouteDeps extends IdempotencyDeps {
 
 /** `/v1/sign/psbt` and `/v1/messages/*`. */
 export function signingRoutes(deps: SigningRouteDeps) {
-  const need = <T>(v: T | null): T => {
-    if (v === null) throw new UnavailableError("No HSM is configured (HSM_URL)");
-    return v;
-  };
+  const signing = optionalDep(deps.signing, NO_HSM);
+  const signer = optionalDep(deps.signer, NO_HSM);
   const required = idempotency(deps.idempotency, {
     required: true,
     ttlHours: deps.idempotencyTtlHours,
@@ -123,7 +121,7 @@ export function signingRoutes(deps: SigningRouteDeps) {
       async (c) => {
         const b = c.req.valid("json");
         const { tenant, keyId } = c.get("principal");
-        const out = await need(deps.signing).signPsbt(tenant, {
+        const out = await signing().signPsbt(tenant, {
           keyId: b.keyId,
           psbt: b.psbt,
           apiKeyId: keyId,
@@ -155,7 +153,7 @@ export function signingRoutes(deps: SigningRouteDeps) {
       }),
       async (c) => {
         const b = c.req.valid("json");
-        const out = await need(deps.signer).signMessage(c.get("principal").tenant, {
+        const out = await signer().signMessage(c.get("principal").tenant, {
           keyId: b.keyId,
           path: b.path,
           address: b.address,

@@ -6,18 +6,9 @@
  * @module
  */
 import type { Transaction } from "@scure/btc-signer";
+import { describeType } from "../util/describe_type.ts";
 
-/**
- * Short description of a value's type for argument errors.
- *
- * @param value anything
- */
-export function describeType(value: unknown): string {
-  if (value === null) return "null";
-  if (Array.isArray(value)) return "array";
-  if (value instanceof Uint8Array) return `Uint8Array(${value.length})`;
-  return typeof value;
-}
+export { describeType };
 
 /**
  * Throw unless `value` is a Uint8Array (of `length` bytes when given).

@@ -10,6 +10,7 @@
  *
  * @module
  */
+import { describeType } from "../util/describe_type.ts";
 
 /** A mempool snapshot: what the edge can observe at one moment. */
 export interface MempoolSnapshot {
@@ -79,11 +80,11 @@ export function histogramFromEntries(
   entries: readonly MempoolFeeEntry[],
 ): [feeRateSatVb: number, vsize: number][] {
   if (!Array.isArray(entries)) {
-    throw new TypeError(`Invalid entries: expected an array, got ${typeName(entries)}`);
+    throw new TypeError(`Invalid entries: expected an array, got ${describeType(entries)}`);
   }
   entries.forEach((e, i) => {
     if (typeof e !== "object" || e === null) {
-      throw new TypeError(`Invalid entries[${i}]: expected an object, got ${typeName(e)}`);
+      throw new TypeError(`Invalid entries[${i}]: expected an object, got ${describeType(e)}`);
     }
     assertFeeRate(e.feeRateSatVb, `entries[${i}].feeRateSatVb`);
     assertVsize(e.vsize, `entries[${i}].vsize`, true);
@@ -125,7 +126,7 @@ export function medianOfProjectedBlock(
   blockVsize: number = PROJECTED_BLOCK_VSIZE,
 ): number | null {
   if (!Array.isArray(histogram)) {
-    throw new TypeError(`Invalid histogram: expected an array, got ${typeName(histogram)}`);
+    throw new TypeError(`Invalid histogram: expected an array, got ${describeType(histogram)}`);
   }
   assertVsize(blockVsize, "blockVsize", true);
   histogram.forEach((pair, i) => {
@@ -150,7 +151,7 @@ export function medianOfProjectedBlock(
 
 function assertFeeRate(value: unknown, name: string): void {
   if (typeof value !== "number") {
-    throw new TypeError(`Invalid ${name}: expected a number, got ${typeName(value)}`);
+    throw new TypeError(`Invalid ${name}: expected a number, got ${describeType(value)}`);
   }
   if (!Number.isFinite(value) || value < 0) {
     throw new RangeError(`Invalid ${name}: expected a finite fee rate >= 0, got ${value}`);
@@ -159,17 +160,11 @@ function assertFeeRate(value: unknown, name: string): void {
 
 function assertVsize(value: unknown, name: string, positive: boolean): void {
   if (typeof value !== "number") {
-    throw new TypeError(`Invalid ${name}: expected a number, got ${typeName(value)}`);
+    throw new TypeError(`Invalid ${name}: expected a number, got ${describeType(value)}`);
   }
   if (!Number.isSafeInteger(value) || value < (positive ? 1 : 0)) {
     throw new RangeError(
       `Invalid ${name}: expected an integer >= ${positive ? 1 : 0} vB, got ${value}`,
     );
   }
-}
-
-function typeName(value: unknown): string {
-  if (value === null) return "null";
-  if (Array.isArray(value)) return "array";
-  return typeof value;
 }

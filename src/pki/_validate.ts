@@ -6,12 +6,7 @@
  * @module
  */
 import { isIP } from "node:net";
-
-function describeType(value: unknown): string {
-  if (value === null) return "null";
-  if (Array.isArray(value)) return "array";
-  return typeof value;
-}
+import { describeType } from "../util/describe_type.ts";
 
 /** RFC 5280 appendix A.1 `ub-common-name`. */
 const MAX_COMMON_NAME_LENGTH = 64;

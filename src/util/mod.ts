@@ -4,3 +4,4 @@
  * @module
  */
 export * from "./deadline.ts";
+export * from "./describe_type.ts";

@@ -4,7 +4,11 @@
  */
 import { sha256 } from "@noble/hashes/sha2.js";
 import { hex } from "@scure/base";
-import { type TreeEnsemble, treeEnsembleToOnnx } from "../../src/ml/train/tree_ensemble.ts";
+import {
+  type Tree,
+  type TreeEnsemble,
+  treeEnsembleToOnnx,
+} from "../../src/ml/train/tree_ensemble.ts";
 import { type ModelCard, renderModelCard } from "../../src/ml/model_card.ts";
 
 /**
@@ -74,4 +78,39 @@ export async function toyModelsDir(
       await Deno.remove(dir, { recursive: true }).catch(() => {});
     },
   };
+}
+
+/**
+ * A full binary tree of `depth` splits on random features, from a seeded PRNG.
+ *
+ * @param rand the PRNG (e.g. `mulberry32(seed)`)
+ * @param o the tree's target, input width, depth, and how thresholds and leaf values are drawn
+ */
+export function randomTree(
+  rand: () => number,
+  o: {
+    target: number;
+    nFeatures: number;
+    depth: number;
+    threshold: () => number;
+    leaf: () => number;
+  },
+): Tree {
+  const nodes: Tree["nodes"] = [];
+  const grow = (d: number): number => {
+    const at = nodes.length;
+    if (d === o.depth) {
+      nodes.push({ kind: "leaf", value: o.leaf() });
+      return at;
+    }
+    nodes.push({ kind: "leaf", value: 0 }); // placeholder, replaced below
+    const feature = Math.floor(rand() * o.nFeatures);
+    const threshold = o.threshold();
+    const yes = grow(d + 1);
+    const no = grow(d + 1);
+    nodes[at] = { kind: "split", feature, threshold, yes, no };
+    return at;
+  };
+  grow(0);
+  return { target: o.target, nodes };
 }

@@ -23,6 +23,7 @@
 
 // The chain port delivers the snapshot (`ChainBackend.getMempoolSnapshot`); ML only reads it.
 import type { MempoolSnapshot } from "../../chain/mempool_snapshot.ts";
+import { describeType } from "../../util/describe_type.ts";
 export type { MempoolSnapshot };
 
 /**
@@ -91,17 +92,11 @@ export const FEE_REFERENCE_FEATURE: number = FEE_FEATURE_NAMES.indexOf("next_blo
 
 function assertFiniteNonNegative(value: unknown, name: string): asserts value is number {
   if (typeof value !== "number") {
-    throw new TypeError(`Invalid ${name}: expected a number, got ${typeName(value)}`);
+    throw new TypeError(`Invalid ${name}: expected a number, got ${describeType(value)}`);
   }
   if (!Number.isFinite(value) || value < 0) {
     throw new RangeError(`Invalid ${name}: expected a finite number >= 0, got ${value}`);
   }
-}
-
-function typeName(value: unknown): string {
-  if (value === null) return "null";
-  if (Array.isArray(value)) return "array";
-  return typeof value;
 }
 
 /**
@@ -112,7 +107,7 @@ function typeName(value: unknown): string {
  */
 export function assertMempoolSnapshot(s: MempoolSnapshot): void {
   if (typeof s !== "object" || s === null) {
-    throw new TypeError(`Invalid snapshot: expected an object, got ${typeName(s)}`);
+    throw new TypeError(`Invalid snapshot: expected an object, got ${describeType(s)}`);
   }
   assertFiniteNonNegative(s.timestampSec, "timestampSec");
   assertFiniteNonNegative(s.height, "height");
@@ -122,7 +117,7 @@ export function assertMempoolSnapshot(s: MempoolSnapshot): void {
   assertFiniteNonNegative(s.mempoolVsize, "mempoolVsize");
   assertFiniteNonNegative(s.mempoolTotalFeeSat, "mempoolTotalFeeSat");
   if (!Array.isArray(s.histogram)) {
-    throw new TypeError(`Invalid histogram: expected an array, got ${typeName(s.histogram)}`);
+    throw new TypeError(`Invalid histogram: expected an array, got ${describeType(s.histogram)}`);
   }
   s.histogram.forEach((pair, i) => {
     if (!Array.isArray(pair) || pair.length !== 2) {
@@ -137,7 +132,7 @@ export function assertMempoolSnapshot(s: MempoolSnapshot): void {
   if (!Array.isArray(s.recentBlockMedianFeesSatVb)) {
     throw new TypeError(
       `Invalid recentBlockMedianFeesSatVb: expected an array, got ${
-        typeName(s.recentBlockMedianFeesSatVb)
+        describeType(s.recentBlockMedianFeesSatVb)
       }`,
     );
   }

@@ -6,47 +6,23 @@ import assert from "node:assert/strict";
 import {
   assertTreeEnsemble,
   predictTreeEnsemble,
-  type Tree,
   type TreeEnsemble,
   treeEnsembleToOnnx,
 } from "../../../src/ml/train/tree_ensemble.ts";
 import { float32Tensor, OrtRuntime } from "../../../src/ml/ort_runtime.ts";
-
-/** Mulberry32: a seeded PRNG so the ensemble is the same every run. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
-  };
-}
-
-function randomTree(rand: () => number, target: number, nFeatures: number, depth: number): Tree {
-  const nodes: Tree["nodes"] = [];
-  const grow = (d: number): number => {
-    const at = nodes.length;
-    if (d === depth) {
-      nodes.push({ kind: "leaf", value: (rand() - 0.5) * 0.4 });
-      return at;
-    }
-    nodes.push({ kind: "leaf", value: 0 }); // placeholder, replaced below
-    const feature = Math.floor(rand() * nFeatures);
-    const threshold = Math.fround(Math.round(rand() * 8) / 2);
-    const yes = grow(d + 1);
-    const no = grow(d + 1);
-    nodes[at] = { kind: "split", feature, threshold, yes, no };
-    return at;
-  };
-  grow(0);
-  return { target, nodes };
-}
+import { mulberry32 } from "../../../src/ml/train/prng.ts";
+import { randomTree } from "../../_helpers/ml_models.ts";
 
 function randomEnsemble(seed: number, post: "none" | "exp"): TreeEnsemble {
-  const rand = prng(seed);
-  const trees = Array.from({ length: 60 }, (_, i) => randomTree(rand, i % 3, 5, 3));
+  const rand = mulberry32(seed);
+  const trees = Array.from({ length: 60 }, (_, i) =>
+    randomTree(rand, {
+      target: i % 3,
+      nFeatures: 5,
+      depth: 3,
+      threshold: () => Math.fround(Math.round(rand() * 8) / 2),
+      leaf: () => (rand() - 0.5) * 0.4,
+    }));
   return { nFeatures: 5, nTargets: 3, base: [0.5, -1.25, 2], trees, post };
 }
 
@@ -61,7 +37,7 @@ for (const [post, scaled] of [["none", false], ["exp", false], ["exp", true]] as
     const session = await runtime.createSession(
       treeEnsembleToOnnx(e, { inputName: "x", outputName: "y" }),
     );
-    const rand = prng(3);
+    const rand = mulberry32(3);
     const rows: number[][] = Array.from(
       { length: 200 },
       () => Array.from({ length: 5 }, () => Math.round(rand() * 16) / 4),
